@@ -1,0 +1,71 @@
+// `distillery model info`: parameters and FLOPs per image of the teacher and student presets (or a saved model).
+import { Command, Option } from 'commander';
+import { LocalStore } from '../io/local_store.ts';
+import { buildDetector, type Detector } from '../model/detector.ts';
+import { PRESETS, totalAnchors, type PresetName } from '../model/detector_config.ts';
+import { modelCost } from '../model/flops.ts';
+import { loadDetector } from '../model/store_io.ts';
+
+export interface ModelInfoRow {
+  name: string;
+  inputSize: number;
+  anchors: number;
+  parameters: number;
+  flopsPerImage: number;
+  byPart: Record<string, number>;
+}
+
+export function describeDetector(detector: Detector): ModelInfoRow {
+  const cost = modelCost(detector.model);
+  return {
+    name: detector.config.name,
+    inputSize: detector.config.inputSize,
+    anchors: totalAnchors(detector.config),
+    parameters: cost.parameters,
+    flopsPerImage: cost.flopsPerImage,
+    byPart: cost.byPart,
+  };
+}
+
+export function formatModelInfo(rows: ModelInfoRow[]): string {
+  const lines = [`${'model'.padEnd(12)}${'input'.padStart(7)}${'anchors'.padStart(9)}${'params'.padStart(11)}${'MFLOP/img'.padStart(11)}  by part (MFLOP)`];
+  for (const r of rows) {
+    const parts = Object.entries(r.byPart)
+      .filter(([, v]) => v > 0)
+      .map(([k, v]) => `${k} ${(v / 1e6).toFixed(1)}`)
+      .join(', ');
+    lines.push(
+      `${r.name.padEnd(12)}${String(r.inputSize).padStart(7)}${String(r.anchors).padStart(9)}${r.parameters.toLocaleString('en-US').padStart(11)}${(r.flopsPerImage / 1e6).toFixed(1).padStart(11)}  ${parts}`,
+    );
+  }
+  if (rows.length === 2) lines.push(`FLOPs ratio ${rows[0].name}/${rows[1].name}: ${(rows[0].flopsPerImage / rows[1].flopsPerImage).toFixed(2)}x`);
+  return lines.join('\n');
+}
+
+export function modelCommand(): Command {
+  const model = new Command('model').description('inspect detector architectures and checkpoints');
+  model
+    .command('info')
+    .description('print parameters and FLOPs per image of the default teacher and student, or of a saved model')
+    .addOption(new Option('--preset <name>', 'only this preset').choices(Object.keys(PRESETS)))
+    .option('--store <dir>', 'local object-store directory holding --checkpoint')
+    .option('--checkpoint <prefix>', 'key prefix of a saved model (model.json) inside --store')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (opts: { preset?: PresetName; store?: string; checkpoint?: string; json?: boolean }) => {
+      const rows: ModelInfoRow[] = [];
+      if (opts.checkpoint !== undefined) {
+        const loaded = await loadDetector(new LocalStore({ root: opts.store ?? '.' }), opts.checkpoint);
+        rows.push(describeDetector(loaded));
+        loaded.model.dispose();
+      } else {
+        const names: PresetName[] = opts.preset ? [opts.preset] : ['teacher', 'student'];
+        for (const name of names) {
+          const detector = buildDetector(PRESETS[name]);
+          rows.push(describeDetector(detector));
+          detector.model.dispose();
+        }
+      }
+      process.stdout.write(`${opts.json ? JSON.stringify(rows, null, 2) : formatModelInfo(rows)}\n`);
+    });
+  return model;
+}

@@ -1,0 +1,31 @@
+// The `distillery` command tree; each subcommand is documented by its --help.
+import { Command, CommanderError } from 'commander';
+import { evalCommand } from './eval.ts';
+import { modelCommand } from './model_info.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('distillery')
+    .description('Distill a small, fast object detector from unlabeled images (Semi-supervised Adaptive Distillation).')
+    .version('0.1.0')
+    .showHelpAfterError();
+  program.addCommand(evalCommand());
+  program.addCommand(modelCommand());
+  return program;
+}
+
+/** Runs the CLI; errors print as one line (no stack) and set a non-zero exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    process.stderr.write(`distillery: ${err instanceof Error ? err.message : String(err)}\n`);
+    if (process.env.DISTILLERY_DEBUG) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
+    return 1;
+  }
+}
+
+
