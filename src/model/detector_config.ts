@@ -1,5 +1,7 @@
 // Detector configuration: user-facing partial options, validation, and the teacher/student presets.
 import { z } from 'zod';
+import { anchorConfigFromDetector, anchorsPerLocation as perLocation, type AnchorConfig } from '../boxes/anchor_config.ts';
+import { totalAnchors as anchorCount } from '../boxes/anchors.ts';
 
 /** Fully-resolved detector configuration; every field is set. */
 export interface DetectorConfig {
@@ -105,17 +107,17 @@ export function resolveDetectorConfig(options: DetectorOptions = {}, preset: Pre
   return { ...config, levels: [...config.levels], anchorRatios: [...config.anchorRatios], stageChannels: [...config.stageChannels] };
 }
 
+/** The anchor layout of a detector (shared by teacher and student so soft labels align). */
+export function detectorAnchorConfig(config: DetectorConfig): AnchorConfig {
+  return anchorConfigFromDetector(config);
+}
+
 /** Anchors per feature-map location. */
 export function anchorsPerLocation(config: DetectorConfig): number {
-  return config.anchorRatios.length * config.anchorScalesPerOctave;
+  return perLocation(detectorAnchorConfig(config));
 }
 
 /** Total anchors per image, in the detector's output order (level by level). */
 export function totalAnchors(config: DetectorConfig): number {
-  let n = 0;
-  for (const level of config.levels) {
-    const side = Math.ceil(config.inputSize / 2 ** level);
-    n += side * side * anchorsPerLocation(config);
-  }
-  return n;
+  return anchorCount(detectorAnchorConfig(config), config.inputSize, config.inputSize);
 }
