@@ -1,0 +1,137 @@
+// Decode an encoded image with sharp and letterbox it to the model's square input (aspect kept, grey padding).
+import sharp from 'sharp';
+import type { Box } from '../boxes/box.ts';
+
+/** How an original image maps into the model input: input = original · scale + pad. */
+export interface LetterboxTransform {
+  scale: number;
+  padX: number;
+  padY: number;
+  /** Original size in pixels. */
+  width: number;
+  height: number;
+  /** Model input side. */
+  size: number;
+}
+
+export interface LetterboxedImage {
+  /** RGB, row-major, size × size × 3. */
+  pixels: Uint8Array;
+  transform: LetterboxTransform;
+}
+
+export interface DecodeLimits {
+  /** Refuse images with more pixels than this before decoding them (decompression bombs). */
+  maxPixels: number;
+}
+
+/** Why an image could not be used; stages turn this into a rejection reason. */
+export type ImageErrorReason = 'empty-object' | 'not-an-image' | 'corrupt-image' | 'too-large';
+
+export class ImageDecodeError extends Error {
+  readonly retriable = false;
+  constructor(
+    readonly reason: ImageErrorReason,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ImageDecodeError';
+  }
+}
+
+/** Padding value: mid-grey, which preprocessing maps to ~0. */
+export const PAD_VALUE = 114;
+
+export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxPixels: 40_000_000 };
+
+const SIGNATURES: number[][] = [
+  [0xff, 0xd8, 0xff], // JPEG
+  [0x89, 0x50, 0x4e, 0x47], // PNG
+  [0x47, 0x49, 0x46, 0x38], // GIF
+  [0x52, 0x49, 0x46, 0x46], // RIFF (WebP)
+  [0x49, 0x49, 0x2a, 0x00], // TIFF little-endian
+  [0x4d, 0x4d, 0x00, 0x2a], // TIFF big-endian
+];
+
+/** True when the bytes start like an image format, so a failed decode means damage rather than a wrong type. */
+function hasImageSignature(bytes: Uint8Array): boolean {
+  return SIGNATURES.some((sig) => sig.every((b, i) => bytes[i] === b));
+}
+
+/** Computes the letterbox transform of a width × height image into a size × size input. */
+export function letterboxTransform(width: number, height: number, size: number): LetterboxTransform {
+  const scale = Math.min(size / width, size / height);
+  const w = Math.max(1, Math.round(width * scale));
+  const h = Math.max(1, Math.round(height * scale));
+  return { scale, padX: Math.floor((size - w) / 2), padY: Math.floor((size - h) / 2), width, height, size };
+}
+
+/**
+ * Decodes `bytes` (JPEG, PNG, WebP …) and letterboxes it. Truncated or corrupt data, non-images, zero-byte
+ * objects and images over the pixel limit raise ImageDecodeError with a reason, never a crash.
+ */
+export async function decodeLetterboxed(bytes: Uint8Array, size: number, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): Promise<LetterboxedImage> {
+  if (bytes.length === 0) throw new ImageDecodeError('empty-object', 'object is empty (0 bytes)');
+  let width: number;
+  let height: number;
+  try {
+    const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+    if (!meta.width || !meta.height) throw new Error('no dimensions');
+    width = meta.width;
+    height = meta.height;
+  } catch (err) {
+    const reason = hasImageSignature(bytes) ? 'corrupt-image' : 'not-an-image';
+    throw new ImageDecodeError(reason, `${reason === 'corrupt-image' ? 'corrupt or truncated image' : 'not a decodable image'}: ${(err as Error).message}`);
+  }
+  if (width * height > limits.maxPixels) {
+    throw new ImageDecodeError('too-large', `image is ${width}×${height} = ${width * height} pixels, over the limit of ${limits.maxPixels}`);
+  }
+  const t = letterboxTransform(width, height, size);
+  const w = Math.max(1, Math.round(width * t.scale));
+  const h = Math.max(1, Math.round(height * t.scale));
+  try {
+    // failOn 'truncated' makes sharp reject cut-off JPEGs instead of padding them with grey.
+    const { data } = await sharp(bytes, { failOn: 'truncated', limitInputPixels: limits.maxPixels })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .resize(w, h, { fit: 'fill', kernel: 'linear' })
+      .extend({ top: t.padY, bottom: size - h - t.padY, left: t.padX, right: size - w - t.padX, background: { r: PAD_VALUE, g: PAD_VALUE, b: PAD_VALUE } })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (data.length !== size * size * 3) throw new Error(`decoded ${data.length} bytes, expected ${size * size * 3}`);
+    return { pixels: new Uint8Array(data.buffer, data.byteOffset, data.length), transform: t };
+  } catch (err) {
+    throw new ImageDecodeError('corrupt-image', `corrupt or truncated image: ${(err as Error).message}`);
+  }
+}
+
+/** Encodes model-input pixels as JPEG (what a Sample carries). */
+export async function encodeJpeg(pixels: Uint8Array, size: number, quality = 90): Promise<Uint8Array> {
+  const buf = await sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).jpeg({ quality }).toBuffer();
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+}
+
+/** Decodes a model-input JPEG (from a Sample) back to RGB pixels. */
+export async function decodeRgb(bytes: Uint8Array, size: number): Promise<Uint8Array> {
+  const { data, info } = await sharp(bytes, { failOn: 'truncated' }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  if (info.width !== size || info.height !== size || info.channels !== 3) {
+    throw new ImageDecodeError('corrupt-image', `expected a ${size}×${size} RGB image, got ${info.width}×${info.height}×${info.channels}`);
+  }
+  return new Uint8Array(data.buffer, data.byteOffset, data.length);
+}
+
+/** Maps a box from original-image pixels into model-input pixels. */
+export function toInputBox(box: Box, t: LetterboxTransform): Box {
+  return [box[0] * t.scale + t.padX, box[1] * t.scale + t.padY, box[2] * t.scale + t.padX, box[3] * t.scale + t.padY];
+}
+
+/** Maps a box from model-input pixels back to original-image pixels, clipped to the image. */
+export function toOriginalBox(box: Box, t: LetterboxTransform): Box {
+  const clip = (v: number, max: number): number => Math.min(Math.max(v, 0), max);
+  return [
+    clip((box[0] - t.padX) / t.scale, t.width),
+    clip((box[1] - t.padY) / t.scale, t.height),
+    clip((box[2] - t.padX) / t.scale, t.width),
+    clip((box[3] - t.padY) / t.scale, t.height),
+  ];
+}

@@ -1,0 +1,115 @@
+// The compiled topology: every option resolved and validated. Stages and runners take their settings from here.
+import type { AnchorConfig } from '../boxes/anchor_config.ts';
+import type { TopicRole } from '../messages/topics.ts';
+import type { DetectorConfig } from '../model/detector_config.ts';
+import type { ObjectiveConfig } from '../train/objective.ts';
+import type { BackendName } from '../backend/backend.ts';
+
+export type StoreConfig =
+  | { kind: 'local'; root: string }
+  | { kind: 's3'; bucket: string; endpoint?: string; region: string; forcePathStyle: boolean };
+
+export type TransportConfig = { kind: 'memory'; capacity: number } | { kind: 'kafka'; brokers: string[]; clientId: string };
+
+export interface TopicConfig {
+  name: string;
+  partitions: number;
+}
+
+/** Detection post-processing and labeling thresholds shared by the teacher stage and evaluation. */
+export interface ThresholdConfig {
+  /** Candidates below this score are dropped before NMS (0.05). */
+  candidate: number;
+  topKPerLevel: number;
+  nmsIou: number;
+  maxDetections: number;
+  /** τ: teacher detections at or above this score become hard labels; the filter keeps images with ≥ 1. */
+  hardLabel: number;
+  /** Soft labels: anchors whose max q is below ε are sent as q = 0 (0 = dense). */
+  softEpsilon: number;
+}
+
+export interface IngestStageOptions {
+  /** Store prefix listed for images (e.g. `corpus/unlabeled/images/`). */
+  prefix: string;
+  split: 'labeled' | 'unlabeled' | 'test';
+  /** COCO annotation file (store key) giving ground truth, image ids and sizes; required for labeled/test splits. */
+  annotations?: string;
+  /** Bucket name recorded in ImageRefs (the local store's directory name when embedded). */
+  bucket: string;
+  pageSize: number;
+  /** Keep listing for new objects every `watchIntervalMs` instead of stopping at the end. */
+  watch: boolean;
+  watchIntervalMs: number;
+  /** Stop after this many images (0 = all). */
+  limit: number;
+}
+
+export interface TeacherStageOptions {
+  /** Store prefix of the teacher checkpoint (model.json + shards). */
+  checkpoint: string;
+  batchSize: number;
+  /** Parallel object fetches + decodes. */
+  fetchConcurrency: number;
+  /** Images with more pixels than this are rejected before decoding (decompression bombs). */
+  maxImagePixels: number;
+  /** Max wait to fill a batch before running a partial one. */
+  maxBatchWaitMs: number;
+}
+
+export interface StudentStageOptions {
+  /** Total optimizer steps (0 = run until stopped, continuous mode). */
+  steps: number;
+  batchSize: number;
+  /** Share of each batch drawn from labeled samples (the rest unlabeled), e.g. 0.5 for 1:1. */
+  labeledFraction: number;
+  learningRate: number;
+  warmupSteps: number;
+  /** Gradient clipping by global norm (0 = off). */
+  clipNorm: number;
+  checkpointEvery: number;
+  /** Store prefix under which `step-<n>/` checkpoints and `latest.json` are written. */
+  checkpointPrefix: string;
+  /** Rolling COCO evaluation on the test set every this many steps (0 = off). */
+  evalEvery: number;
+  /** COCO annotation key of the held-out set and the prefix its images live under. */
+  evalAnnotations: string;
+  /** Images of the test set used per evaluation (0 = all). */
+  evalImages: number;
+  /** Use only labeled samples (the baseline student). */
+  labeledOnly: boolean;
+  /** Samples kept in memory to draw batches from (a replay buffer; oldest dropped). */
+  bufferSize: number;
+  seed: number;
+}
+
+interface StageBase {
+  name: string;
+  parallelism: number;
+}
+
+export type StageConfig =
+  | (StageBase & { kind: 'ingest'; output: TopicRole; options: IngestStageOptions })
+  | (StageBase & { kind: 'teacher'; input: TopicRole; options: TeacherStageOptions })
+  | (StageBase & { kind: 'student'; input: TopicRole; options: StudentStageOptions });
+
+export type StageKind = StageConfig['kind'];
+
+export interface CompiledTopology {
+  name: string;
+  description: string;
+  /** File the topology came from (for error messages and describe()). */
+  source: string;
+  backend: BackendName;
+  store: StoreConfig;
+  transport: TransportConfig;
+  /** Where run artifacts (report, metrics) go, relative to the working directory. */
+  runDir: string;
+  topics: Record<TopicRole, TopicConfig>;
+  anchors: AnchorConfig;
+  teacher: DetectorConfig;
+  student: DetectorConfig;
+  thresholds: ThresholdConfig;
+  loss: ObjectiveConfig;
+  stages: StageConfig[];
+}
