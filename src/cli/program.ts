@@ -1,5 +1,6 @@
 // The `distillery` command tree; each subcommand is documented by its --help.
 import { Command, CommanderError } from 'commander';
+import { corpusCommand } from './corpus.ts';
 import { evalCommand } from './eval.ts';
 import { modelCommand } from './model_info.ts';
 
@@ -8,6 +9,7 @@ export function buildProgram(): Command {
     .description('Distill a small, fast object detector from unlabeled images (Semi-supervised Adaptive Distillation).')
     .version('0.1.0')
     .showHelpAfterError();
+  program.addCommand(corpusCommand());
   program.addCommand(evalCommand());
   program.addCommand(modelCommand());
   return program;
@@ -16,7 +18,13 @@ export function buildProgram(): Command {
 /** Runs the CLI; errors print as one line (no stack) and set a non-zero exit code. */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
+  // Subcommands added with addCommand do not inherit exitOverride: set it on every level so bad flags
+  // come back here as a CommanderError instead of exiting the process mid-flight.
+  const override = (cmd: Command): void => {
+    cmd.exitOverride();
+    cmd.commands.forEach(override);
+  };
+  override(program);
   try {
     await program.parseAsync(argv);
     return 0;

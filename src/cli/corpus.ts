@@ -1,0 +1,169 @@
+// `distillery corpus generate`: writes the synthetic shapes benchmark into a local directory.
+import cliProgress from 'cli-progress';
+import { Command, InvalidArgumentError } from 'commander';
+import { generateCorpus, inspectCorpus, type CorpusManifest } from '../corpus/generate.ts';
+import { resolveCorpusOptions, SPLITS, type CorpusOptions, type ProgressFn } from '../corpus/options.ts';
+import { LocalStore } from '../io/local_store.ts';
+
+/** Where the command writes; tests pass buffers, the CLI the process streams. */
+export interface CorpusCommandIo {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown; isTTY?: boolean };
+}
+
+interface GenerateFlags {
+  out: string;
+  prefix: string;
+  seed?: number;
+  labeled?: number;
+  test?: number;
+  unlabeled?: number;
+  emptyShare?: number;
+  workers?: number;
+  force?: boolean;
+}
+
+/** Without a TTY, one progress line per this share of the images. */
+const LOG_EVERY = 0.1;
+
+export function corpusCommand(io: CorpusCommandIo = { stdout: process.stdout, stderr: process.stderr }): Command {
+  const corpus = new Command('corpus').description('the synthetic "shapes" benchmark (labeled, test and shifted unlabeled splits)');
+  corpus
+    .command('generate')
+    .description('generate the benchmark: images + COCO annotations per split and a manifest (deterministic for a seed)')
+    .option('--out <dir>', 'directory of the local object store to write into', 'data/corpus')
+    .option('--prefix <key>', "key prefix inside --out ('' = its root)", '')
+    .option('--seed <n>', 'random seed', parseInteger)
+    .option('--labeled <n>', 'labeled (train) images, target distribution [300]', parseInteger)
+    .option('--test <n>', 'test images, target distribution [200]', parseInteger)
+    .option('--unlabeled <n>', 'unlabeled images, shifted distribution [3000]', parseInteger)
+    .option('--empty-share <f>', 'share of unlabeled images without any object [0.3]', parseShare)
+    .option('--workers <n>', 'render threads, 0 = main thread only [min(4, cores)]', parseInteger)
+    .option('--force', 'replace an existing corpus generated with a different config')
+    .action(async (flags: GenerateFlags) => {
+      await runGenerate(flags, io);
+    });
+  return corpus;
+}
+
+async function runGenerate(flags: GenerateFlags, io: CorpusCommandIo): Promise<void> {
+  const options: CorpusOptions = {
+    prefix: flags.prefix,
+    seed: flags.seed,
+    images: { labeled: flags.labeled, test: flags.test, unlabeled: flags.unlabeled },
+    emptyShare: flags.emptyShare,
+    workers: flags.workers,
+  };
+  const { config } = resolveCorpusOptions(options);
+  const store = new LocalStore({ root: flags.out });
+  const existing = await inspectCorpus(store, config);
+  if (existing.state === 'same' && !flags.force) {
+    io.stdout.write(`corpus at ${store.describe()} is up to date (same config); nothing to do\n`);
+    io.stdout.write(`${formatCorpusSummary(existing.manifest)}\n`);
+    return;
+  }
+  if ((existing.state === 'different' || existing.state === 'incomplete') && !flags.force) {
+    throw new Error(`${flags.out} already holds a ${existing.state} corpus (${existing.details}); rerun with --force to replace it`);
+  }
+  const progress = progressReporter(io);
+  const started = performance.now();
+  try {
+    const manifest = await generateCorpus(store, { ...options, ifExists: 'replace', onProgress: progress.update });
+    progress.stop();
+    io.stdout.write(`${formatCorpusSummary(manifest, (performance.now() - started) / 1000)}\n`);
+  } finally {
+    progress.stop();
+  }
+}
+
+function progressReporter(io: CorpusCommandIo): { update: ProgressFn; stop: () => void } {
+  if (io.stderr.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      {
+        stream: io.stderr as NodeJS.WriteStream,
+        format: 'corpus [{bar}] {value}/{total} images | {split} | {duration_formatted} elapsed, eta {eta_formatted}',
+        hideCursor: true,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    let started = false;
+    let stopped = false;
+    return {
+      update: (done, total, split) => {
+        if (!started) {
+          bar.start(total, 0, { split });
+          started = true;
+        }
+        bar.update(done, { split });
+      },
+      stop: () => {
+        if (started && !stopped) bar.stop();
+        stopped = true;
+      },
+    };
+  }
+  const t0 = performance.now();
+  let nextLog = 0;
+  return {
+    update: (done, total, split) => {
+      if (done < nextLog && done !== total) return;
+      nextLog = done + Math.max(1, Math.ceil(total * LOG_EVERY));
+      const pct = Math.round((100 * done) / total);
+      io.stderr.write(`corpus: ${done}/${total} images (${pct}%), ${split} split, ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+    },
+    stop: () => {},
+  };
+}
+
+/** Counts, objects per image, empty share and bytes per split; `seconds` when the corpus was just generated. */
+export function formatCorpusSummary(manifest: CorpusManifest, seconds?: number): string {
+  const rows = [`${'split'.padEnd(10)}${'domain'.padEnd(9)}${'images'.padStart(7)}${'empty'.padStart(8)}${'objects'.padStart(9)}${'obj/img'.padStart(9)}${'MB'.padStart(8)}`];
+  let images = 0;
+  let empty = 0;
+  let objects = 0;
+  let bytes = 0;
+  for (const split of SPLITS) {
+    const s = manifest.splits[split];
+    const b = s.imageBytes + s.annotationBytes;
+    rows.push(
+      `${split.padEnd(10)}${s.domain.padEnd(9)}${String(s.images).padStart(7)}${pct(s.emptyImages, s.images).padStart(8)}${String(s.annotations).padStart(9)}${ratio(s.annotations, s.images).padStart(9)}${mb(b).padStart(8)}`,
+    );
+    images += s.images;
+    empty += s.emptyImages;
+    objects += s.annotations;
+    bytes += b;
+  }
+  rows.push(`${'total'.padEnd(19)}${String(images).padStart(7)}${pct(empty, images).padStart(8)}${String(objects).padStart(9)}${ratio(objects, images).padStart(9)}${mb(bytes).padStart(8)}`);
+  const perClass = SPLITS.map((split) => {
+    const counts = Object.entries(manifest.splits[split].objectsPerClass).map(([c, n]) => `${c} ${n}`);
+    return `${split}: ${counts.join(', ')}`;
+  });
+  const head = `shapes corpus ${manifest.generator.version}, seed ${manifest.seed}${
+    seconds === undefined ? '' : `, generated in ${seconds.toFixed(1)} s (${(images / Math.max(seconds, 1e-9)).toFixed(0)} images/s)`
+  }`;
+  return [head, ...rows, `objects per class — ${perClass.join('; ')}`].join('\n');
+}
+
+function pct(part: number, whole: number): string {
+  return whole === 0 ? '-' : `${((100 * part) / whole).toFixed(1)}%`;
+}
+
+function ratio(part: number, whole: number): string {
+  return whole === 0 ? '-' : (part / whole).toFixed(2);
+}
+
+function mb(bytes: number): string {
+  return (bytes / 1e6).toFixed(1);
+}
+
+function parseInteger(value: string): number {
+  const n = Number(value);
+  if (!/^\s*-?\d+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected an integer');
+  return n;
+}
+
+function parseShare(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('expected a number in [0, 1]');
+  return n;
+}
