@@ -1,0 +1,52 @@
+// Defaults of every optional topology field, in one place (the compiler fills them; docs and tests refer to them).
+import { DEFAULT_OBJECTIVE, type ObjectiveConfig } from '../train/objective.ts';
+import type { IngestStageOptions, StudentStageOptions, TeacherStageOptions, ThresholdConfig } from './types.ts';
+
+export const DEFAULT_THRESHOLDS: Readonly<ThresholdConfig> = Object.freeze({
+  candidate: 0.05,
+  topKPerLevel: 1000,
+  nmsIou: 0.5,
+  maxDetections: 100,
+  hardLabel: 0.5,
+  softEpsilon: 0,
+});
+
+export const DEFAULT_LOSS: Readonly<ObjectiveConfig> = DEFAULT_OBJECTIVE;
+
+export const DEFAULT_INGEST_OPTIONS: Readonly<Omit<IngestStageOptions, 'prefix' | 'split' | 'annotations' | 'bucket'>> = Object.freeze({
+  // S3 ListObjectsV2 returns at most 1000 keys per page.
+  pageSize: 1000,
+  watch: false,
+  watchIntervalMs: 30_000,
+  limit: 0,
+});
+
+export const DEFAULT_TEACHER_OPTIONS: Readonly<Omit<TeacherStageOptions, 'checkpoint'>> = Object.freeze({
+  batchSize: 8,
+  fetchConcurrency: 8,
+  maxImagePixels: 40_000_000,
+  maxBatchWaitMs: 200,
+});
+
+export const DEFAULT_STUDENT_OPTIONS: Readonly<Omit<StudentStageOptions, 'checkpointPrefix' | 'evalAnnotations'>> = Object.freeze({
+  steps: 0,
+  batchSize: 8,
+  labeledFraction: 0.5,
+  learningRate: 1e-3,
+  warmupSteps: 100,
+  clipNorm: 10,
+  checkpointEvery: 200,
+  evalEvery: 200,
+  evalImages: 0,
+  labeledOnly: false,
+  bufferSize: 2000,
+  seed: 0,
+});
+
+export const DEFAULT_LOCAL_ROOT = 'data';
+export const DEFAULT_S3_REGION = 'us-east-1';
+export const DEFAULT_MEMORY_CAPACITY = 256;
+export const DEFAULT_KAFKA_CLIENT_ID = 'distillery';
+export const DEFAULT_PARTITIONS = 1;
+/** Substituted like a file value, so runs land next to the student's checkpoints of the same run id. */
+export const DEFAULT_RUN_DIR = 'runs/${DISTILLERY_RUN_ID:-latest}';
