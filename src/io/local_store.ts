@@ -1,5 +1,6 @@
 // Object store over a local directory: the embedded default, and what tests use.
 import { createHash } from 'node:crypto';
+import type { Dirent } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -63,7 +64,7 @@ export class LocalStore implements ObjectStore {
   async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
     const maxKeys = options.maxKeys ?? DEFAULT_PAGE;
     const after = options.continuationToken ?? options.startAfter ?? '';
-    const keys = (await this.allKeys()).filter((k) => k.startsWith(prefix) && k > after).sort();
+    const keys = (await this.keysUnder(prefix)).filter((k) => k.startsWith(prefix) && k > after).sort();
     const pageKeys = keys.slice(0, maxKeys);
     const objects: ObjectInfo[] = [];
     for (const key of pageKeys) {
@@ -78,19 +79,22 @@ export class LocalStore implements ObjectStore {
     await rm(this.pathOf(key), { force: true });
   }
 
-  private async allKeys(): Promise<string[]> {
-    let entries: string[];
+  /** Keys under the deepest directory the prefix names, so listing `a/b/` never walks the rest of the tree. */
+  private async keysUnder(prefix: string): Promise<string[]> {
+    const dirKey = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+    const dir = dirKey === '' ? this.root : this.pathOf(dirKey);
+    let entries: Dirent[];
     try {
-      entries = await readdir(this.root, { recursive: true });
+      entries = await readdir(dir, { recursive: true, withFileTypes: true });
     } catch (err) {
-      if (isNotFound(err)) return [];
+      if (isNotFound(err) || isNotDirectory(err)) return [];
       throw err;
     }
     const keys: string[] = [];
-    for (const rel of entries) {
-      if (rel.endsWith('.tmp')) continue;
-      const st = await stat(path.join(this.root, rel));
-      if (st.isFile()) keys.push(rel.split(path.sep).join('/'));
+    for (const entry of entries) {
+      if (!entry.isFile() || entry.name.endsWith('.tmp')) continue;
+      const rel = path.relative(this.root, path.join(entry.parentPath, entry.name));
+      keys.push(rel.split(path.sep).join('/'));
     }
     return keys;
   }
@@ -102,4 +106,8 @@ function etagOf(size: number, mtimeMs: number): string {
 
 function isNotFound(err: unknown): boolean {
   return typeof err === 'object' && err !== null && 'code' in err && (err as { code: unknown }).code === 'ENOENT';
+}
+
+function isNotDirectory(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && 'code' in err && (err as { code: unknown }).code === 'ENOTDIR';
 }
