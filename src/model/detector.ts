@@ -143,3 +143,19 @@ export function forward(detector: Detector, images: tf.Tensor4D, training = fals
 export function preprocessImages(pixels: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => pixels.toFloat().div(127.5).sub(1) as tf.Tensor4D);
 }
+
+/**
+ * Frees every weight of a layers model. `model.dispose()` alone leaves the shared head weights alive:
+ * tfjs counts one reference per pyramid level a shared layer is applied to, and releases only one.
+ */
+export function disposeLayersModel(model: tf.LayersModel): void {
+  const weights = model.weights;
+  model.dispose();
+  for (const w of weights) {
+    try {
+      w.dispose();
+    } catch {
+      // Already freed by model.dispose().
+    }
+  }
+}

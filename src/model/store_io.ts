@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ObjectStore } from '../io/object_store.ts';
 import { joinKey } from '../io/object_store.ts';
 import { resolveDetectorConfig, type DetectorConfig } from './detector_config.ts';
-import type { Detector } from './detector.ts';
+import { disposeLayersModel, type Detector } from './detector.ts';
 
 /** TF.js's own converter writes 4 MB shards; we do the same so converted and native models look alike. */
 const SHARD_BYTES = 4 * 1024 * 1024;
@@ -101,12 +101,12 @@ export async function loadDetector(store: ObjectStore, prefix: string, config?: 
   const ours = meta?.[METADATA_KEY] as DistilleryMetadata | undefined;
   const resolved = config ?? (ours ? resolveDetectorConfig(ours.detector) : undefined);
   if (!resolved) {
-    model.dispose();
+    disposeLayersModel(model);
     throw new Error(`${store.describe()}/${prefix}: model has no distillery metadata; pass its detector/anchor config explicitly`);
   }
   const [cls, box] = model.outputs.map((o) => o.shape);
   if (model.outputs.length !== 2 || cls.length !== 3 || box.length !== 3 || cls[2] !== resolved.numClasses || box[2] !== 4) {
-    model.dispose();
+    disposeLayersModel(model);
     throw new Error(
       `${store.describe()}/${prefix}: expected outputs [batch, anchors, ${resolved.numClasses}] and [batch, anchors, 4], got ${JSON.stringify(model.outputs.map((o) => o.shape))}`,
     );
