@@ -19,7 +19,16 @@ export const BOX_OUTPUT = 'box_deltas';
 
 type Sym = tf.SymbolicTensor;
 
-function conv(name: string, filters: number, kernelSize: number, strides = 1, activation: 'relu' | 'linear' = 'relu'): tf.layers.Layer {
+/** Hands out a distinct initializer seed per layer, so a seeded build is reproducible (undefined = random). */
+class SeedSource {
+  private n = 0;
+  constructor(private readonly seed: number | undefined) {}
+  next(): number | undefined {
+    return this.seed === undefined ? undefined : this.seed * 1000 + this.n++;
+  }
+}
+
+function conv(seeds: SeedSource, name: string, filters: number, kernelSize: number, strides = 1, activation: 'relu' | 'linear' = 'relu'): tf.layers.Layer {
   return tf.layers.conv2d({
     name,
     filters,
@@ -27,7 +36,7 @@ function conv(name: string, filters: number, kernelSize: number, strides = 1, ac
     strides,
     padding: 'same',
     activation,
-    kernelInitializer: tf.initializers.heNormal({ seed: undefined }),
+    kernelInitializer: tf.initializers.heNormal({ seed: seeds.next() }),
   });
 }
 
@@ -36,16 +45,16 @@ function apply(layer: tf.layers.Layer, x: Sym | Sym[]): Sym {
 }
 
 /** Builds the backbone and returns its feature maps C1…C5 (strides 2…32). */
-function backbone(config: DetectorConfig, input: Sym): Sym[] {
+function backbone(config: DetectorConfig, seeds: SeedSource, input: Sym): Sym[] {
   const features: Sym[] = [];
-  let x = apply(conv('stem', config.stemChannels, 3, 2), input);
+  let x = apply(conv(seeds, 'stem', config.stemChannels, 3, 2), input);
   features.push(x);
   config.stageChannels.forEach((channels, i) => {
     const stage = `stage${i + 2}`;
-    x = apply(conv(`${stage}_down`, channels, 3, 2), x);
+    x = apply(conv(seeds, `${stage}_down`, channels, 3, 2), x);
     // Later blocks are residual so deeper teachers stay trainable without normalization layers.
     for (let b = 1; b < config.blocksPerStage; b++) {
-      const y = apply(conv(`${stage}_block${b}`, channels, 3, 1), x);
+      const y = apply(conv(seeds, `${stage}_block${b}`, channels, 3, 1), x);
       x = apply(tf.layers.add({ name: `${stage}_block${b}_add` }), [x, y]);
     }
     features.push(x);
@@ -54,7 +63,7 @@ function backbone(config: DetectorConfig, input: Sym): Sym[] {
 }
 
 /** Top-down FPN over the backbone levels ≤ 5, plus strided convs for levels 6 and 7. */
-function pyramid(config: DetectorConfig, features: Sym[]): Map<number, Sym> {
+function pyramid(config: DetectorConfig, seeds: SeedSource, features: Sym[]): Map<number, Sym> {
   const f = config.fpnChannels;
   const lowest = Math.min(...config.levels);
   const highest = Math.max(...config.levels);
@@ -62,25 +71,25 @@ function pyramid(config: DetectorConfig, features: Sym[]): Map<number, Sym> {
   const out = new Map<number, Sym>();
   let prev: Sym | undefined;
   for (let level = top; level >= Math.min(lowest, top); level--) {
-    let lateral = apply(conv(`fpn_lateral${level}`, f, 1, 1, 'linear'), features[level - 1]);
+    let lateral = apply(conv(seeds, `fpn_lateral${level}`, f, 1, 1, 'linear'), features[level - 1]);
     if (prev) {
       const up = apply(tf.layers.upSampling2d({ name: `fpn_up${level}`, size: [2, 2], interpolation: 'nearest' }), prev);
       lateral = apply(tf.layers.add({ name: `fpn_merge${level}` }), [lateral, up]);
     }
     prev = lateral;
-    out.set(level, apply(conv(`fpn_out${level}`, f, 3, 1, 'linear'), lateral));
+    out.set(level, apply(conv(seeds, `fpn_out${level}`, f, 3, 1, 'linear'), lateral));
   }
   let extra = out.get(5);
   for (let level = 6; level <= highest; level++) {
     const source: Sym = level === 6 ? (extra as Sym) : apply(tf.layers.reLU({ name: `fpn_relu${level}` }), extra as Sym);
-    extra = apply(conv(`fpn_p${level}`, f, 3, 2, 'linear'), source);
+    extra = apply(conv(seeds, `fpn_p${level}`, f, 3, 2, 'linear'), source);
     out.set(level, extra);
   }
   return out;
 }
 
 /** A head whose layers are shared across pyramid levels, as in RetinaNet. */
-function head(config: DetectorConfig, prefix: string, outputsPerAnchor: number, biasInit: number): (x: Sym) => Sym {
+function head(config: DetectorConfig, seeds: SeedSource, prefix: string, outputsPerAnchor: number, biasInit: number): (x: Sym) => Sym {
   const tower = Array.from({ length: config.headDepth }, (_, i) =>
     tf.layers.conv2d({
       name: `${prefix}_conv${i}`,
@@ -88,7 +97,7 @@ function head(config: DetectorConfig, prefix: string, outputsPerAnchor: number, 
       kernelSize: 3,
       padding: 'same',
       activation: 'relu',
-      kernelInitializer: tf.initializers.randomNormal({ mean: 0, stddev: 0.01 }),
+      kernelInitializer: tf.initializers.randomNormal({ mean: 0, stddev: 0.01, seed: seeds.next() }),
     }),
   );
   const output = tf.layers.conv2d({
@@ -96,19 +105,25 @@ function head(config: DetectorConfig, prefix: string, outputsPerAnchor: number, 
     filters: anchorsPerLocation(config) * outputsPerAnchor,
     kernelSize: 3,
     padding: 'same',
-    kernelInitializer: tf.initializers.randomNormal({ mean: 0, stddev: 0.01 }),
+    kernelInitializer: tf.initializers.randomNormal({ mean: 0, stddev: 0.01, seed: seeds.next() }),
     biasInitializer: tf.initializers.constant({ value: biasInit }),
   });
   return (x) => apply(output, tower.reduce<Sym>((h, layer) => apply(layer, h), x));
 }
 
+export interface BuildOptions {
+  /** Seed of the weight initializers; the same seed builds the same weights. Default: random. */
+  seed?: number;
+}
+
 /** Builds a freshly initialized detector for a resolved config. */
-export function buildDetector(config: DetectorConfig): Detector {
+export function buildDetector(config: DetectorConfig, options: BuildOptions = {}): Detector {
+  const seeds = new SeedSource(options.seed);
   const input = tf.input({ name: 'image', shape: [config.inputSize, config.inputSize, 3] });
-  const levels = pyramid(config, backbone(config, input));
+  const levels = pyramid(config, seeds, backbone(config, seeds, input));
   const prior = -Math.log((1 - config.priorProbability) / config.priorProbability);
-  const classHead = head(config, 'class', config.numClasses, prior);
-  const boxHead = head(config, 'box', 4, 0);
+  const classHead = head(config, seeds, 'class', config.numClasses, prior);
+  const boxHead = head(config, seeds, 'box', 4, 0);
   const perLocation = anchorsPerLocation(config);
   const classOutputs: Sym[] = [];
   const boxOutputs: Sym[] = [];

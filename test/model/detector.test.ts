@@ -71,3 +71,13 @@ test('FLOPs of a single conv match the hand count', () => {
   assert.equal(modelCost(model).flopsPerImage, 16 * 5 * (27 * 2 + 1));
   model.dispose();
 });
+
+test('a seeded build is reproducible; different seeds differ', () => {
+  const config = resolveDetectorConfig({ inputSize: 64 });
+  const [a, b, c] = [1, 1, 2].map((seed) => buildDetector(config, { seed }));
+  const maxDiff = (x: typeof a, y: typeof a): number =>
+    tf.tidy(() => Math.max(...x.model.getWeights().map((w, i) => tf.abs(w.sub(y.model.getWeights()[i])).max().arraySync() as number)));
+  assert.equal(maxDiff(a, b), 0);
+  assert.ok(maxDiff(a, c) > 0);
+  [a, b, c].forEach((d) => d.model.dispose());
+});

@@ -37,7 +37,8 @@ test('targets: positives, ignore mask and shapes for a batch', () => {
 });
 
 test('the objective drops over steps, with distillation and without leaking tensors', async () => {
-  const detector = buildDetector(config);
+  // Seeded so the test is deterministic: from an unlucky random start 30 steps may not halve the loss.
+  const detector = buildDetector(config, { seed: 7 });
   const optimizer = tf.train.adam(3e-3);
   const images = makeImages();
   const targets = buildTargets(anchors, gt, 2);
