@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { corpusCommand } from './corpus.ts';
 import { evalCommand } from './eval.ts';
 import { modelCommand } from './model_info.ts';
+import { trainCommand } from './train.ts';
 
 export function buildProgram(): Command {
   const program = new Command('distillery')
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
   program.addCommand(corpusCommand());
   program.addCommand(evalCommand());
   program.addCommand(modelCommand());
+  program.addCommand(trainCommand());
   return program;
 }
 

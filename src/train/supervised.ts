@@ -1,0 +1,262 @@
+// Supervised detector training on a labeled COCO split (the teacher, and the labeled-only baseline student), resumable.
+import { generateAnchors } from '../boxes/anchors.ts';
+import type { CocoMetrics } from '../eval/coco_eval.ts';
+import { evaluateDetector } from '../eval/evaluate_detector.ts';
+import type { ObjectStore } from '../io/object_store.ts';
+import { buildDetector, type Detector } from '../model/detector.ts';
+import { detectorAnchorConfig, type DetectorConfig } from '../model/detector_config.ts';
+import { loadDetector } from '../model/store_io.ts';
+import type { PostprocessOptions } from '../postprocess/detections.ts';
+import { silentLogger, type Logger } from '../util/logger.ts';
+import { ResumableAdam } from './adam.ts';
+import { sameCategories } from './categories.ts';
+import { loadCheckpoint, readLatest, restoreOptimizer, saveCheckpoint, type CheckpointState } from './checkpoint.ts';
+import {
+  disposeBatch,
+  formatPosition,
+  loadCocoDataset,
+  parsePosition,
+  trainingBatches,
+  START_POSITION,
+  type DetectionDataset,
+  type SamplerPosition,
+} from './dataset.ts';
+import { emptyHistory, evalRecord, stepRecord, type TrainHistory } from './history.ts';
+import { DEFAULT_OBJECTIVE, type ObjectiveConfig } from './objective.ts';
+import { mixSeed, SeededRng } from './rng.ts';
+import { learningRateAt, resolveLrSchedule, type LrDecay } from './schedule.ts';
+import { trainStep, type StepLosses } from './step.ts';
+
+export interface SupervisedTrainOptions {
+  store: ObjectStore;
+  /** Architecture of a fresh detector. When resuming, the checkpoint's config is used and this must agree on classes and input size. */
+  detector: DetectorConfig;
+  /** Start from the weights saved under this prefix instead of a random initialization (ignored when resuming). */
+  initFrom?: string;
+  /** Labeled split: an annotation key in `store`, or a split already loaded at the detector's input size. */
+  labeled: string | DetectionDataset;
+  /** Held-out split for periodic and final COCO evaluation (optional). */
+  test?: string | DetectionDataset;
+  /** Total optimizer steps of the run (a resumed run continues up to this). */
+  steps: number;
+  batchSize: number;
+  learningRate: number;
+  warmupSteps: number;
+  /** Default 'cosine' over `steps`. */
+  decay?: LrDecay;
+  /** Clip gradients by global norm (0 = off). Default 10. */
+  clipNorm?: number;
+  /** COCO evaluation on the test split every this many steps (0 = only at the end). */
+  evalEvery?: number;
+  /** Images of the test split used by the periodic evaluations (0 = all); the final one uses all. */
+  evalImages?: number;
+  checkpointEvery: number;
+  checkpointPrefix: string;
+  /** Checkpoints kept under the prefix. Default 3. */
+  keepCheckpoints?: number;
+  /** Continue from `<checkpointPrefix>/latest.json` when present. Without it an existing checkpoint is an error. */
+  resume?: boolean;
+  seed: number;
+  /** Random horizontal flips. Default true. */
+  flip?: boolean;
+  /** Loss settings; the distillation kind must be 'none' (there is no teacher here). Default DEFAULT_OBJECTIVE without distillation. */
+  objective?: ObjectiveConfig;
+  postprocess?: Omit<PostprocessOptions, 'imageSize'>;
+  /** Parallel image fetch + decode while loading splits. */
+  loadConcurrency?: number;
+  onProgress?: (event: TrainProgress) => void;
+  logger?: Logger;
+  /** Abort to stop after the current step; a checkpoint is written and the result says `stopped`. */
+  signal?: AbortSignal;
+}
+
+export type TrainProgress =
+  | { kind: 'loaded'; split: 'labeled' | 'test'; images: number; skipped: number }
+  | { kind: 'start'; step: number; steps: number; resumed: boolean }
+  | { kind: 'step'; step: number; steps: number; lr: number; losses: StepLosses; ms: number }
+  | { kind: 'eval'; step: number; metrics: CocoMetrics }
+  | { kind: 'checkpoint'; step: number; dir: string };
+
+export interface SupervisedTrainResult {
+  /** The trained detector; the caller disposes `detector.model`. */
+  detector: Detector;
+  /** Steps completed. */
+  step: number;
+  /** True when the signal stopped the run before `steps`. */
+  stopped: boolean;
+  /** Step the run resumed from (undefined for a fresh run). */
+  resumedFrom?: number;
+  history: TrainHistory;
+  /** Final evaluation on the whole test split (absent without a test split or when stopped). */
+  metrics?: CocoMetrics;
+  /** Folder key of the last checkpoint written. */
+  checkpoint?: string;
+}
+
+/** Offsets key of the labeled stream in checkpoints; the RNG key of the augmentation draws. */
+const LABELED_OFFSET = 'labeled';
+const AUGMENT_RNG = 'augment';
+
+/**
+ * Trains a detector on ground truth with FL + L_loc (Adam, warm-up + decay, gradient clipping),
+ * evaluating and checkpointing on the way. Resuming from a checkpoint replays the same batches, flips
+ * and learning rates, so on a deterministic backend the result equals an uninterrupted run.
+ */
+export async function trainSupervised(options: SupervisedTrainOptions): Promise<SupervisedTrainResult> {
+  const logger = options.logger ?? silentLogger();
+  const objective = options.objective ?? { ...DEFAULT_OBJECTIVE, distillation: 'none' };
+  if (objective.distillation !== 'none') throw new Error(`supervised training has no teacher: distillation must be 'none', got '${objective.distillation}'`);
+  checkPositiveInt('steps', options.steps, 0);
+  checkPositiveInt('batchSize', options.batchSize, 1);
+  checkPositiveInt('checkpointEvery', options.checkpointEvery, 0);
+  const evalEvery = options.evalEvery ?? 0;
+  checkPositiveInt('evalEvery', evalEvery, 0);
+  const schedule = resolveLrSchedule({ baseLr: options.learningRate, warmupSteps: options.warmupSteps, totalSteps: options.steps, decay: options.decay ?? 'cosine' });
+  const clipNorm = options.clipNorm ?? 10;
+  const emit = options.onProgress ?? (() => {});
+
+  const latest = await readLatest(options.store, options.checkpointPrefix);
+  if (latest && !options.resume) {
+    throw new Error(
+      `${options.store.describe()}/${options.checkpointPrefix} already holds a checkpoint at step ${latest.step}; resume it, or train into another prefix`,
+    );
+  }
+
+  let detector: Detector;
+  const optimizer = new ResumableAdam({ learningRate: schedule.baseLr });
+  let state: CheckpointState = { step: 0, offsets: {}, rng: {}, history: emptyHistory() };
+  let resumedFrom: number | undefined;
+  if (latest) {
+    const ckpt = await loadCheckpoint(options.store, options.checkpointPrefix);
+    if (!ckpt) throw new Error(`${options.checkpointPrefix}: latest.json points at a missing checkpoint`);
+    detector = ckpt.detector;
+    checkCompatible(detector.config, options.detector);
+    await restoreOptimizer(optimizer, ckpt.optimizer);
+    state = ckpt.state;
+    resumedFrom = state.step;
+    logger.info({ step: state.step, dir: ckpt.dir }, 'resuming from checkpoint');
+  } else if (options.initFrom) {
+    detector = await loadDetector(options.store, options.initFrom);
+    checkCompatible(detector.config, options.detector);
+  } else {
+    detector = buildDetector(options.detector);
+  }
+
+  try {
+    const config = detector.config;
+    const labeled = await resolveSplit(options, options.labeled, 'labeled', config, logger, emit);
+    const test = options.test === undefined ? undefined : await resolveSplit(options, options.test, 'test', config, logger, emit);
+    if (test && !sameCategories(labeled.categories, test.categories)) {
+      throw new Error(`${labeled.annotationsKey} and ${test.annotationsKey} have different categories`);
+    }
+
+    const savedCount = state.extra?.labeledImages;
+    if (resumedFrom !== undefined && savedCount !== labeled.images.length) {
+      logger.warn({ before: savedCount, now: labeled.images.length }, 'the labeled split changed since the checkpoint: the batch order will differ from an uninterrupted run');
+    }
+    const anchors = generateAnchors(detectorAnchorConfig(config), config.inputSize, config.inputSize);
+    const rng = new SeededRng(state.rng[AUGMENT_RNG] ?? mixSeed(options.seed, 1));
+    const start: SamplerPosition = state.offsets[LABELED_OFFSET] ? parsePosition(state.offsets[LABELED_OFFSET]) : START_POSITION;
+    const batches = trainingBatches(labeled, options.batchSize, rng, {
+      anchors,
+      shuffleSeed: mixSeed(options.seed, 2),
+      start,
+      flip: options.flip ?? true,
+    });
+    let position = start;
+    let step = state.step;
+    const history = state.history;
+    let lastCheckpoint: string | undefined;
+    let checkpointedStep = resumedFrom ?? -1;
+
+    const checkpoint = async (): Promise<void> => {
+      const saved: CheckpointState = {
+        step,
+        offsets: { [LABELED_OFFSET]: formatPosition(position) },
+        rng: { [AUGMENT_RNG]: rng.state },
+        history,
+        extra: { labeled: labeled.annotationsKey, labeledImages: labeled.images.length, seed: options.seed },
+      };
+      lastCheckpoint = await saveCheckpoint(options.store, options.checkpointPrefix, detector, optimizer, saved, { keep: options.keepCheckpoints });
+      checkpointedStep = step;
+      logger.info({ step, dir: lastCheckpoint }, 'checkpoint saved');
+      emit({ kind: 'checkpoint', step, dir: lastCheckpoint });
+    };
+    const evaluate = async (maxImages: number): Promise<CocoMetrics | undefined> => {
+      if (!test) return undefined;
+      const result = await evaluateDetector(detector, test, { maxImages, postprocess: options.postprocess, signal: options.signal });
+      history.evals.push(evalRecord(step, result.metrics, result.seconds));
+      logger.info({ step, AP: result.metrics.AP, AP50: result.metrics.AP50, images: result.numImages }, 'evaluation');
+      emit({ kind: 'eval', step, metrics: result.metrics });
+      return result.metrics;
+    };
+
+    emit({ kind: 'start', step, steps: options.steps, resumed: resumedFrom !== undefined });
+    let stopped = false;
+    while (step < options.steps) {
+      if (options.signal?.aborted) {
+        stopped = true;
+        break;
+      }
+      const t0 = performance.now();
+      const lr = learningRateAt(schedule, step);
+      optimizer.learningRate = lr;
+      const batch = batches.next().value;
+      let losses: StepLosses;
+      try {
+        losses = await trainStep(detector, optimizer, batch.images, batch.targets, undefined, objective, { clipNorm });
+      } finally {
+        disposeBatch(batch);
+      }
+      position = batch.position;
+      step++;
+      const ms = performance.now() - t0;
+      history.steps.push(stepRecord(step, lr, losses, ms));
+      logger.debug({ step, lr, ...losses, ms }, 'step');
+      emit({ kind: 'step', step, steps: options.steps, lr, losses, ms });
+      if (evalEvery > 0 && step % evalEvery === 0 && step < options.steps) await evaluate(options.evalImages ?? 0);
+      if (options.checkpointEvery > 0 && step % options.checkpointEvery === 0) await checkpoint();
+    }
+    if (step !== checkpointedStep) await checkpoint();
+    const metrics = stopped ? undefined : await evaluate(0);
+    return { detector, step, stopped, resumedFrom, history, metrics, checkpoint: lastCheckpoint };
+  } catch (err) {
+    detector.model.dispose();
+    throw err;
+  } finally {
+    optimizer.dispose();
+  }
+}
+
+async function resolveSplit(
+  options: SupervisedTrainOptions,
+  split: string | DetectionDataset,
+  name: 'labeled' | 'test',
+  config: DetectorConfig,
+  logger: Logger,
+  emit: (event: TrainProgress) => void,
+): Promise<DetectionDataset> {
+  const dataset =
+    typeof split === 'string'
+      ? await loadCocoDataset(options.store, split, { inputSize: config.inputSize, concurrency: options.loadConcurrency, logger, signal: options.signal })
+      : split;
+  if (dataset.inputSize !== config.inputSize) throw new Error(`${name} split is letterboxed to ${dataset.inputSize} px but the detector takes ${config.inputSize} px`);
+  if (dataset.categories.numClasses !== config.numClasses) {
+    throw new Error(`${dataset.annotationsKey} has ${dataset.categories.numClasses} categories but the detector has ${config.numClasses} classes`);
+  }
+  logger.info({ split: name, annotations: dataset.annotationsKey, images: dataset.images.length, skipped: dataset.skipped.length }, 'split loaded');
+  emit({ kind: 'loaded', split: name, images: dataset.images.length, skipped: dataset.skipped.length });
+  return dataset;
+}
+
+function checkCompatible(actual: DetectorConfig, wanted: DetectorConfig): void {
+  if (actual.numClasses !== wanted.numClasses || actual.inputSize !== wanted.inputSize) {
+    throw new Error(
+      `saved detector '${actual.name}' (${actual.numClasses} classes, ${actual.inputSize} px) does not match the requested one (${wanted.numClasses} classes, ${wanted.inputSize} px)`,
+    );
+  }
+}
+
+function checkPositiveInt(name: string, value: number, min: number): void {
+  if (!Number.isInteger(value) || value < min) throw new RangeError(`${name} must be an integer >= ${min}, got ${value}`);
+}

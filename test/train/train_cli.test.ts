@@ -1,0 +1,128 @@
+// `distillery train` (src/cli/train.ts) end to end on a tiny topology, plus how flags and topology resolve into a plan.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { initBackend } from '../../src/backend/backend.ts';
+import { planTraining, trainCommand, type TrainCommandIo } from '../../src/cli/train.ts';
+import { LocalStore } from '../../src/io/local_store.ts';
+import { compileTopology } from '../../src/topology/index.ts';
+import { readLatest } from '../../src/train/checkpoint.ts';
+import { makeScenes, tempStore, writeSplit, type TempStore } from './fixtures.ts';
+
+let tmp: TempStore;
+let topologyFile: string;
+
+function topologyYaml(root: string): string {
+  return `
+name: tiny
+config:
+  backend: cpu
+  store: { kind: local, root: ${JSON.stringify(root)} }
+model:
+  numClasses: 2
+  inputSize: 32
+  anchors: { levels: [3, 4, 5], sizeFactor: 2, ratios: [0.5, 1, 2], scalesPerOctave: 3 }
+  teacher: { preset: teacher, stemChannels: 4, stageChannels: [4, 8, 8, 8], blocksPerStage: 1, fpnChannels: 8, headDepth: 1 }
+  student: { preset: student, stemChannels: 4, stageChannels: [4, 4, 4, 4], blocksPerStage: 1, fpnChannels: 4, headDepth: 0 }
+stages:
+  - name: ingest-labeled
+    kind: ingest
+    options: { prefix: corpus/labeled/images/, split: labeled, annotations: corpus/labeled/annotations.json }
+  - name: teacher
+    kind: teacher
+    options: { checkpoint: models/teacher }
+  - name: student
+    kind: student
+    options:
+      steps: 4
+      batchSize: 3
+      learningRate: 0.01
+      warmupSteps: 1
+      checkpointEvery: 2
+      checkpointPrefix: runs/t/student
+      evalEvery: 0
+      evalAnnotations: corpus/test/annotations.json
+`;
+}
+
+before(async () => {
+  await initBackend('cpu');
+  tmp = await tempStore();
+  await writeSplit(tmp.store, 'corpus/labeled', makeScenes(5));
+  await writeSplit(tmp.store, 'corpus/test', makeScenes(3, 40));
+  topologyFile = path.join(tmp.root, 'tiny.yaml');
+  await writeFile(topologyFile, topologyYaml(tmp.root));
+});
+
+after(async () => {
+  await tmp.cleanup();
+});
+
+function buffers(): { io: TrainCommandIo; out: () => string; err: () => string } {
+  let out = '';
+  let err = '';
+  return { io: { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s), isTTY: false } }, out: () => out, err: () => err };
+}
+
+async function run(args: string[]): Promise<{ out: string; err: string }> {
+  const b = buffers();
+  const command = trainCommand(b.io).exitOverride();
+  await command.parseAsync(args, { from: 'user' });
+  return { out: b.out(), err: b.err() };
+}
+
+test('train teacher: trains, saves model.json at the teacher checkpoint, prints the COCO summary; --resume continues', async () => {
+  const first = await run(['teacher', '--topology', topologyFile, '--steps', '3']);
+  assert.match(first.out, /teacher: step 3\/3; 3 steps in/);
+  assert.match(first.out, /model saved to .*models\/teacher\/model\.json/);
+  assert.match(first.out, /Average Precision {2}\(AP\) @\[ IoU=0\.50:0\.95 \| area= {3}all \| maxDets=100 \] = \d\.\d{3}/);
+  assert.match(first.out, /COCO evaluation on corpus\/test\/annotations\.json \(3 images\)/);
+  assert.match(first.err, /labeled split: 5 images/);
+  assert.match(first.err, /step 3\/3 loss \d/);
+  assert.ok(await tmp.store.head('models/teacher/model.json'));
+  assert.equal((await readLatest(tmp.store, 'models/teacher/training'))?.step, 3);
+
+  await assert.rejects(run(['teacher', '--topology', topologyFile, '--steps', '5']), /already holds a checkpoint at step 3/);
+  const resumed = await run(['teacher', '--topology', topologyFile, '--steps', '5', '--resume']);
+  assert.match(resumed.out, /step 5\/5, resumed from 3; 2 steps/);
+  assert.match(resumed.err, /resuming at step 3/);
+  assert.equal((await readLatest(tmp.store, 'models/teacher/training'))?.step, 5);
+});
+
+test('train student needs --labeled-only and then trains the student preset next to the student checkpoints', async () => {
+  await assert.rejects(run(['student', '--topology', topologyFile]), /pass --labeled-only/);
+  const result = await run(['student', '--topology', topologyFile, '--labeled-only', '--steps', '2', '--test', 'corpus/labeled/annotations.json']);
+  assert.match(result.out, /student \(labeled only\): step 2\/2/);
+  assert.match(result.out, /COCO evaluation on corpus\/labeled\/annotations\.json \(5 images\)/);
+  const saved = JSON.parse(new TextDecoder().decode(await tmp.store.get('runs/t/student-labeled-only/model.json'))) as {
+    userDefinedMetadata: { distillery: { detector: { name: string; fpnChannels: number }; trainedSteps: number } };
+  };
+  assert.equal(saved.userDefinedMetadata.distillery.detector.name, 'student');
+  assert.equal(saved.userDefinedMetadata.distillery.detector.fpnChannels, 4);
+  assert.equal(saved.userDefinedMetadata.distillery.trainedSteps, 2);
+});
+
+test('plans take the topology\'s settings, flags win, and missing pieces are named', () => {
+  const topology = compileTopology(topologyYaml(tmp.root), 'tiny.yaml', { env: {} });
+  const plan = planTraining(topology, 'teacher', { topology: 'tiny.yaml' });
+  assert.equal(plan.out, 'models/teacher');
+  assert.equal(plan.checkpointPrefix, 'models/teacher/training');
+  assert.equal(plan.labeled, 'corpus/labeled/annotations.json');
+  assert.equal(plan.test, 'corpus/test/annotations.json');
+  assert.deepEqual([plan.steps, plan.batchSize, plan.learningRate, plan.warmupSteps, plan.checkpointEvery], [4, 3, 0.01, 1, 2]);
+  assert.equal(plan.detector.name, 'teacher');
+  assert.equal(plan.backend, 'cpu');
+  assert.ok(plan.store instanceof LocalStore && plan.store.root === path.resolve(tmp.root));
+  assert.deepEqual(plan.postprocess, { scoreThreshold: 0.05, topKPerLevel: 1000, nmsIou: 0.5, maxDetections: 100 });
+  const strict = compileTopology(topologyYaml(tmp.root), 'tiny.yaml', { env: {}, overrides: ['thresholds.candidate=0.2'] });
+  assert.equal(planTraining(strict, 'teacher', { topology: 'tiny.yaml' }).postprocess.scoreThreshold, 0.2);
+
+  const flagged = planTraining(topology, 'student', { topology: 'x', labeledOnly: true, steps: 9, out: 'elsewhere', store: '/tmp/other', seed: 3, resume: true });
+  assert.deepEqual([flagged.steps, flagged.out, flagged.seed, flagged.resume, flagged.detector.name], [9, 'elsewhere', 3, true, 'student']);
+  assert.equal((flagged.store as LocalStore).root, '/tmp/other');
+
+  const noLabeled = compileTopology(topologyYaml(tmp.root).replace(/ {2}- name: ingest-labeled\n.*\n.*\n/, ''), 'bare.yaml', { env: {} });
+  assert.throws(() => planTraining(noLabeled, 'teacher', { topology: 'bare.yaml' }), /bare\.yaml: no labeled split .* pass --labeled <key>/);
+  assert.equal(planTraining(noLabeled, 'teacher', { topology: 'bare.yaml', labeled: 'k.json' }).labeled, 'k.json');
+});
