@@ -10,7 +10,7 @@ import { decodeLetterboxed, DEFAULT_DECODE_LIMITS, ImageDecodeError, toInputBox,
 import { ObjectNotFoundError, type ObjectStore } from '../io/object_store.ts';
 import { preprocessImages } from '../model/detector.ts';
 import type { Logger } from '../util/logger.ts';
-import { categoryMap, type CategoryMap } from './categories.ts';
+import { categoryMap, type CategoryMap } from '../eval/coco_categories.ts';
 import { mixSeed, SeededRng } from './rng.ts';
 import { buildTargets, disposeTargets, type BatchTargets, type ImageBoxes } from './targets.ts';
 

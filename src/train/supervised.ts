@@ -9,7 +9,7 @@ import { loadDetector } from '../model/store_io.ts';
 import type { PostprocessOptions } from '../postprocess/detections.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { ResumableAdam } from './adam.ts';
-import { sameCategories } from './categories.ts';
+import { sameCategories } from '../eval/coco_categories.ts';
 import { loadCheckpoint, readLatest, restoreOptimizer, saveCheckpoint, type CheckpointState } from './checkpoint.ts';
 import {
   disposeBatch,

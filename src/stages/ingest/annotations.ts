@@ -2,7 +2,7 @@
 import { parseCocoGroundTruth, type CocoBbox, type CocoGroundTruth } from '../../eval/coco_types.ts';
 import { joinKey, type ObjectStore } from '../../io/object_store.ts';
 import type { Box, GroundTruth } from '../../messages/image_ref.ts';
-import { categoryIndex, type CategoryIndex } from './category_index.ts';
+import { categoryMap, type CategoryMap } from '../../eval/coco_categories.ts';
 
 /** What the annotation file says about one image. */
 export interface AnnotatedImage {
@@ -10,7 +10,7 @@ export interface AnnotatedImage {
   imageId: string;
   width?: number;
   height?: number;
-  /** Boxes in original-image pixels, classes mapped through `categoryIndex`. */
+  /** Boxes in original-image pixels, classes mapped through `categoryMap`. */
   gt: GroundTruth[];
 }
 
@@ -19,7 +19,7 @@ export interface AnnotationIndex {
   source: string;
   /** Object key → image. */
   byKey: ReadonlyMap<string, AnnotatedImage>;
-  categories: CategoryIndex;
+  categories: CategoryMap;
 }
 
 /** COCO `[x, y, width, height]` → `[x1, y1, x2, y2]`. */
@@ -40,7 +40,7 @@ export function imageKeyFor(annotationsKey: string, fileName: string): string {
 
 /** Indexes a parsed COCO file by object key. Images without `file_name` cannot be matched to objects and are left out. */
 export function buildAnnotationIndex(coco: CocoGroundTruth, annotationsKey: string): AnnotationIndex {
-  const categories = categoryIndex(coco.categories);
+  const categories = categoryMap(coco.categories);
   const byId = new Map<number, AnnotatedImage>();
   const byKey = new Map<string, AnnotatedImage>();
   for (const image of coco.images) {
@@ -58,7 +58,7 @@ export function buildAnnotationIndex(coco: CocoGroundTruth, annotationsKey: stri
   for (const ann of coco.annotations) {
     // parseCocoGroundTruth guarantees both ids resolve; the lookups cannot miss on validated input.
     const image = byId.get(ann.image_id) as AnnotatedImage;
-    const label: GroundTruth = { box: cocoBboxToBox(ann.bbox), classId: categories.classOf.get(ann.category_id) as number };
+    const label: GroundTruth = { box: cocoBboxToBox(ann.bbox), classId: categories.classOf(ann.category_id) };
     if (ann.iscrowd === 1 || ann.iscrowd === true) label.iscrowd = true;
     image.gt.push(label);
   }

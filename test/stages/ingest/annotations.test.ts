@@ -48,7 +48,7 @@ test('the index maps object keys to ids, sizes and ground truth with sorted-cate
 });
 
 test('two images with the same file name are an error', () => {
-  const coco: CocoGroundTruth = { images: [{ id: 1, file_name: 'x.jpg' }, { id: 2, file_name: 'x.jpg' }], annotations: [], categories: [] };
+  const coco: CocoGroundTruth = { images: [{ id: 1, file_name: 'x.jpg' }, { id: 2, file_name: 'x.jpg' }], annotations: [], categories: [{ id: 1, name: 'a' }] };
   assert.throws(() => buildAnnotationIndex(coco, 'a/annotations.json'), /two images map to the object key a\/x\.jpg/);
 });
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { categoryMap, sameCategories } from '../../src/train/categories.ts';
+import { categoryMap, sameCategories } from '../../src/eval/coco_categories.ts';
 
 test('class indices follow ascending category id, whatever the file order', () => {
   const map = categoryMap([{ id: 9, name: 'c' }, { id: 2, name: 'a' }, { id: 5 }]);

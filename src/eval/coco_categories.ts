@@ -1,5 +1,5 @@
 // COCO category ids ↔ 0-based detector class indices (class k = the k-th category id in ascending order).
-import type { CocoCategory } from '../eval/coco_types.ts';
+import type { CocoCategory } from './coco_types.ts';
 
 export interface CategoryMap {
   /** Class index → COCO category id, ascending. */
