@@ -1,5 +1,6 @@
 // `distillery model info`: parameters and FLOPs per image of the teacher and student presets (or a saved model).
 import { Command, Option } from 'commander';
+import { initBackend } from '../backend/backend.ts';
 import { LocalStore } from '../io/local_store.ts';
 import { buildDetector, type Detector } from '../model/detector.ts';
 import { PRESETS, totalAnchors, type PresetName } from '../model/detector_config.ts';
@@ -52,6 +53,7 @@ export function modelCommand(): Command {
     .option('--checkpoint <prefix>', 'key prefix of a saved model (model.json) inside --store')
     .option('--json', 'print JSON instead of a table')
     .action(async (opts: { preset?: PresetName; store?: string; checkpoint?: string; json?: boolean }) => {
+      await initBackend();
       const rows: ModelInfoRow[] = [];
       if (opts.checkpoint !== undefined) {
         const loaded = await loadDetector(new LocalStore({ root: opts.store ?? '.' }), opts.checkpoint);

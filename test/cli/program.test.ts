@@ -1,0 +1,44 @@
+// The `distillery` command as a user runs it (bin/distillery.js in a child process): output and exit codes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../../bin/distillery.js', import.meta.url));
+
+function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...argv], { env: { ...process.env, DISTILLERY_BACKEND: 'cpu' } }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      resolve({ code, out: stdout, err: stderr });
+    });
+  });
+}
+
+test('model info --json reports both presets with the student ≥ 4× cheaper', async () => {
+  const { code, out, err } = await run(['model', 'info', '--json']);
+  assert.equal(code, 0, err);
+  const rows = JSON.parse(out) as { name: string; flopsPerImage: number; anchors: number }[];
+  assert.deepEqual(rows.map((r) => r.name), ['teacher', 'student']);
+  assert.ok(rows[0].flopsPerImage / rows[1].flopsPerImage >= 4);
+  assert.equal(rows[0].anchors, 3024);
+});
+
+test('model info prints a table with the FLOPs ratio and no tfjs banner', async () => {
+  const { code, out, err } = await run(['model', 'info']);
+  assert.equal(code, 0, err);
+  assert.match(out, /^model\s+input\s+anchors\s+params\s+MFLOP\/img/m);
+  assert.match(out, /FLOPs ratio teacher\/student: \d+\.\d\dx/);
+  assert.doesNotMatch(out + err, /tfjs-node for more details/);
+});
+
+test('bad flags, unknown commands and missing checkpoints exit non-zero with a one-line message', async () => {
+  const bad = await run(['model', 'info', '--preset', 'huge']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.err, /Allowed choices are teacher, student/);
+  assert.notEqual((await run(['no-such-command'])).code, 0);
+  const missing = await run(['model', 'info', '--checkpoint', 'absent', '--store', '/nonexistent-distillery-store']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.err, /^distillery: object not found: absent\/model.json/m);
+  assert.doesNotMatch(missing.err, /\n\s+at /, 'no stack trace');
+});
