@@ -1,0 +1,252 @@
+// End-to-end tests of the student stage on MemoryTransport: training, eval, checkpoints + offsets, crash and resume, DLQ.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import type { LocalStore } from '../../../src/io/local_store.ts';
+import { readDlqRecord } from '../../../src/messages/dlq.ts';
+import { disposeLayersModel } from '../../../src/model/detector.ts';
+import type { StageContext } from '../../../src/stages/stage.ts';
+import { runStudentStage, type StudentCheckpointInfo, type StudentStageConfig, type StudentStageHooks } from '../../../src/stages/student/run_student.ts';
+import { loadCheckpoint, readLatest } from '../../../src/train/checkpoint.ts';
+import type { CompiledTopology, StudentStageOptions } from '../../../src/topology/types.ts';
+import { MemoryTransport } from '../../../src/transport/memory.ts';
+import { waitForMessages, type OutgoingMessage, type PartitionOffset } from '../../../src/transport/transport.ts';
+import { silentLogger } from '../../../src/util/logger.ts';
+import { makeScenes, writeSplit } from '../../train/fixtures.ts';
+import { tempStore } from '../ingest/topology_fixture.ts';
+import { initBackend } from '../../../src/backend/backend.ts';
+import { makeSample, publish, sampleMessage, studentStage, studentTopology, until, weightValues } from './fixtures.ts';
+
+// wasm: the training steps are several times faster than on the cpu backend.
+await initBackend('wasm');
+
+const SAMPLES = 'test.samples';
+const KEY = `${SAMPLES}:0`;
+const PREFIX = 'runs/test/student';
+
+interface Harness {
+  store: LocalStore;
+  transport: MemoryTransport;
+  cleanup: () => Promise<void>;
+}
+
+async function harness(): Promise<Harness> {
+  const { store, cleanup } = await tempStore();
+  const transport = new MemoryTransport();
+  return {
+    store: store as LocalStore,
+    transport,
+    cleanup: async () => {
+      await transport.close();
+      await cleanup();
+    },
+  };
+}
+
+function context(h: Harness, topology: CompiledTopology): StageContext<StudentStageConfig> {
+  return { topology, stage: studentStage(topology), store: h.store, transport: h.transport, logger: silentLogger(), signal: new AbortController().signal };
+}
+
+/** `n` samples alternating labeled / unlabeled, ids s0…s(n−1). */
+async function samples(topology: CompiledTopology, n: number, split?: (i: number) => 'labeled' | 'unlabeled'): Promise<OutgoingMessage[]> {
+  return Promise.all(
+    Array.from({ length: n }, async (_, i) => sampleMessage(await makeSample(topology, { id: `s${i}`, seed: i + 1, split: split?.(i) ?? (i % 2 === 0 ? 'labeled' : 'unlabeled') }))),
+  );
+}
+
+async function setup(h: Harness, options: Partial<StudentStageOptions>, messages: OutgoingMessage[], loss?: Partial<CompiledTopology['loss']>): Promise<CompiledTopology> {
+  const base = studentTopology(options);
+  const topology = loss === undefined ? base : { ...base, loss: { ...base.loss, ...loss } };
+  await h.transport.createTopics(Object.values(topology.topics).map((t) => ({ topic: t.name, partitions: t.partitions })));
+  if (messages.length > 0) await publish(h.transport, SAMPLES, messages);
+  return topology;
+}
+
+test('trains `steps` steps on mixed batches, evaluates, checkpoints offsets and commits them; bad samples go to the DLQ', async () => {
+  const h = await harness();
+  try {
+    const evalAnnotations = await writeSplit(h.store, 'test', makeScenes(3));
+    const topology = studentTopology();
+    const bad: OutgoingMessage[] = [
+      { key: 'garbage', value: Uint8Array.from([0x44, 0x53, 0x54, 0x4c, 9, 9, 9, 9, 9, 9]) },
+      sampleMessage(await makeSample(topology, { id: 'foreign', seed: 3, anchorConfig: { ratios: [0.5, 1] } })),
+    ];
+    const good = await samples(topology, 12);
+    const messages = [...good.slice(0, 5), bad[0], ...good.slice(5, 9), bad[1], ...good.slice(9)];
+    const options = { steps: 6, batchSize: 4, checkpointEvery: 2, evalEvery: 3, evalImages: 2, evalAnnotations };
+    await setup(h, options, messages);
+
+    const tensorsBefore = tf.memory().numTensors;
+    const perStep: number[] = [];
+    const checkpoints: Array<StudentCheckpointInfo & { committed: Promise<PartitionOffset[]> }> = [];
+    const hooks: StudentStageHooks = {
+      onStep: () => perStep.push(tf.memory().numTensors),
+      // Called right after the commit: the group's offsets read now must be the checkpoint's.
+      onCheckpoint: (info) => checkpoints.push({ ...info, committed: h.transport.groupOffsets('student', SAMPLES) }),
+    };
+    const stage = runStudentStage(context(h, studentTopology(options)), hooks);
+    const counters = await stage.done;
+
+    assert.equal(tf.memory().numTensors, tensorsBefore, 'the stage frees its model, optimizer and every batch');
+    assert.equal(perStep.length, 6);
+    assert.ok(perStep.every((n) => n === perStep[0]), `tensor count stable across steps: ${perStep.join(', ')}`);
+
+    assert.deepEqual(
+      [counters.steps, counters.consumed, counters.labeled, counters.unlabeled, counters.dlq, counters.ignored, counters.checkpoints, counters.evals],
+      [6, 14, 6, 6, 2, 0, 3, 2],
+    );
+    assert.deepEqual([counters['batch.labeled'], counters['batch.unlabeled']], [2, 2], 'labeledFraction 0.5 of a batch of 4');
+    assert.equal(counters.bufferFresh, 0, 'every sample was trained on');
+
+    const history = stage.history;
+    assert.deepEqual(history.steps.map((r) => r.step), [1, 2, 3, 4, 5, 6]);
+    for (const r of history.steps) {
+      assert.ok([r.total, r.focal, r.distillation, r.localization].every(Number.isFinite), `step ${r.step} losses are finite`);
+      assert.ok(r.distillation > 0 && r.focal > 0, `step ${r.step} has focal and distillation terms`);
+      assert.ok(Math.abs(r.total - (r.focal + r.distillation + r.localization)) < 1e-4 * r.total, 'λ = 1');
+    }
+    // 2 warm-up steps, then cosine over the remaining 4.
+    assert.deepEqual(history.steps.slice(0, 4).map((r) => r.lr), [5e-4, 1e-3, 1e-3, 1e-3 * 0.5 * (1 + Math.cos(Math.PI / 4))], 'warm-up, then cosine decay');
+    assert.deepEqual(history.evals.map((e) => [e.step, e.images]), [
+      [3, 2],
+      [6, 2],
+    ]);
+    assert.ok(history.evals.every((e) => e.AP >= 0 && e.AP <= 1 && e.AP50 >= e.AP));
+    assert.equal(counters.AP, history.evals[1].AP);
+
+    assert.deepEqual(checkpoints.map((c) => c.step), [2, 4, 6]);
+    for (const c of checkpoints) {
+      assert.deepEqual(await c.committed, [{ partition: 0, offset: c.offsets[KEY] }], `step ${c.step}: committed = checkpointed offsets`);
+    }
+    assert.deepEqual(checkpoints[2].offsets, { [KEY]: '14' }, 'at the end everything is consumed and trained on');
+    assert.deepEqual(await h.transport.groupOffsets('student', SAMPLES), [{ partition: 0, offset: '14' }]);
+
+    const saved = await loadCheckpoint(h.store, PREFIX);
+    assert.ok(saved);
+    disposeLayersModel(saved.detector.model);
+    assert.equal(saved.state.step, 6);
+    assert.deepEqual(saved.state.offsets, { [KEY]: '14' });
+    assert.equal(typeof saved.state.rng.draw, 'number');
+    assert.deepEqual(saved.state.history, JSON.parse(JSON.stringify(history)), 'the checkpoint carries the whole loss and eval history');
+
+    const dlq = (await waitForMessages(h.transport, 'test.dlq', 2)).map((m) => readDlqRecord(m));
+    assert.deepEqual(
+      dlq.map((d) => [d.key, d.stage, d.errorClass, d.original.offset]),
+      [
+        ['garbage', 'student', 'MessageDecodeError', '5'],
+        ['foreign', 'student', 'SampleMismatchError', '10'],
+      ],
+    );
+    assert.match(dlq[1].errorMessage, /soft labels would not align/);
+
+    // Started again on a finished checkpoint: nothing to do, nothing consumed.
+    const again = await runStudentStage(context(h, studentTopology(options))).done;
+    assert.deepEqual([again.steps, again.consumed], [6, 0]);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+test('a crash after a checkpoint resumes from it: same weights, step, history and offsets, even when the commit was lost', async () => {
+  const h = await harness();
+  try {
+    const options = { steps: 0, batchSize: 4, checkpointEvery: 2, warmupSteps: 0 };
+    const topology = await setup(h, options, await samples(studentTopology(), 24));
+    const firstRun: StudentCheckpointInfo[] = [];
+    const crashing = runStudentStage(context(h, topology), {
+      maxFresh: 4,
+      onCheckpoint: (info) => firstRun.push(info),
+      onStep: (r) => {
+        if (r.step === 5) throw new Error('simulated crash');
+      },
+    });
+    await assert.rejects(crashing.done, /simulated crash/);
+    assert.deepEqual(firstRun.map((c) => c.step), [2, 4]);
+    assert.equal((await readLatest(h.store, PREFIX))?.step, 4, 'no checkpoint after the crash');
+    const atFour = firstRun[1].offsets;
+    const resumeAt = Number(atFour[KEY]);
+    // Four steps of four fresh samples each: at most 16 of the 24 samples were trained on.
+    assert.ok(resumeAt > 0 && resumeAt <= 16, `checkpoint 4 holds back to the untrained samples (offset ${resumeAt})`);
+    assert.deepEqual(await h.transport.groupOffsets('student', SAMPLES), [{ partition: 0, offset: atFour[KEY] }]);
+    // As if the process died between saving and committing: the group is behind the checkpoint.
+    await h.transport.setGroupOffsets('student', SAMPLES, [{ partition: 0, offset: '0' }]);
+
+    const saved = await loadCheckpoint(h.store, PREFIX, { step: 4 });
+    assert.ok(saved);
+    const savedWeights = await weightValues(saved.detector.model);
+    disposeLayersModel(saved.detector.model);
+
+    let restored: { step: number; offsets: Record<string, string>; weights: Map<string, Float32Array> } | undefined;
+    const restoredWeights: Promise<Map<string, Float32Array>>[] = [];
+    const groupAtFirstStep: Promise<PartitionOffset[]>[] = [];
+    const resumed = runStudentStage(context(h, topology), {
+      onRestored: ({ step, offsets, detector }) => {
+        restored = { step, offsets, weights: new Map() };
+        restoredWeights.push(weightValues(detector.model));
+      },
+      onStep: (r) => {
+        if (r.step === 5) groupAtFirstStep.push(h.transport.groupOffsets('student', SAMPLES));
+      },
+    });
+    await until(() => resumed.counters.consumed >= 24 - resumeAt && resumed.counters.steps >= 7, 'the resumed run to read its input and train');
+    await resumed.stop();
+    const counters = await resumed.done;
+
+    assert.ok(restored);
+    assert.deepEqual([restored.step, restored.offsets], [4, atFour]);
+    assert.deepEqual(await restoredWeights[0], savedWeights, 'weights are the checkpoint’s');
+    assert.deepEqual(await groupAtFirstStep[0], [{ partition: 0, offset: atFour[KEY] }], 'the group was seeked to the checkpoint offsets');
+    assert.equal(counters.consumed, 24 - resumeAt, 'consumption resumed at the checkpoint offset, not at the stale commit');
+    assert.deepEqual(resumed.history.steps.slice(0, 4), (await readHistoryOfFirstRun()).slice(0, 4), 'history continues the first run');
+    assert.equal(resumed.history.steps[4].step, 5);
+    assert.deepEqual(await h.transport.groupOffsets('student', SAMPLES), [{ partition: 0, offset: '24' }], 'stop checkpoints and commits everything trained on');
+    assert.equal((await readLatest(h.store, PREFIX))?.step, counters.steps);
+
+    async function readHistoryOfFirstRun(): Promise<unknown[]> {
+      const ckpt = await loadCheckpoint(h.store, PREFIX, { step: 4 });
+      assert.ok(ckpt);
+      disposeLayersModel(ckpt.detector.model);
+      return ckpt.state.history.steps;
+    }
+  } finally {
+    await h.cleanup();
+  }
+});
+
+test('a labeled-only student ignores unlabeled samples; distillation "none" trains on hard labels alone', async () => {
+  const h = await harness();
+  try {
+    const options = { steps: 2, batchSize: 4, labeledOnly: true, checkpointEvery: 10 };
+    const topology = await setup(h, options, await samples(studentTopology(), 8), { distillation: 'none' });
+    const batches: number[][] = [];
+    const stage = runStudentStage(context(h, topology), { onStep: () => batches.push([stage.counters['batch.labeled'], stage.counters['batch.unlabeled']]) });
+    const counters = await stage.done;
+    assert.deepEqual([counters.labeled, counters.unlabeled, counters.ignored, counters.bufferUnlabeled], [4, 0, 4, 0]);
+    assert.deepEqual(batches, [
+      [4, 0],
+      [4, 0],
+    ]);
+    assert.ok(stage.history.steps.every((r) => r.distillation === 0 && r.focal > 0));
+    assert.deepEqual(await h.transport.groupOffsets('student', SAMPLES), [{ partition: 0, offset: '8' }]);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+test('stopping a student that is still waiting for its first batch writes no checkpoint', async () => {
+  const h = await harness();
+  try {
+    const topology = await setup(h, { steps: 0 }, await samples(studentTopology(), 2));
+    const tensorsBefore = tf.memory().numTensors;
+    const stage = runStudentStage(context(h, topology));
+    await until(() => stage.counters.consumed === 2, 'two samples');
+    await stage.stop();
+    const counters = await stage.done;
+    assert.deepEqual([counters.steps, counters.checkpoints, counters.bufferFresh], [0, 0, 2]);
+    assert.equal(await readLatest(h.store, PREFIX), undefined);
+    assert.deepEqual(await h.transport.groupOffsets('student', SAMPLES), [{ partition: 0, offset: '-1' }], 'untrained samples stay uncommitted');
+    assert.equal(tf.memory().numTensors, tensorsBefore);
+  } finally {
+    await h.cleanup();
+  }
+});
