@@ -1,0 +1,133 @@
+// The embedded runner: every stage of a topology in one process over the in-memory transport and a local store.
+import { LocalStore } from '../io/local_store.ts';
+import type { ObjectStore } from '../io/object_store.ts';
+import { runIngestStage, type IngestStageConfig } from '../stages/ingest/run_ingest.ts';
+import type { RunningStage, StageContext, StageCounters } from '../stages/stage.ts';
+import { runStudentStage, type StudentStageConfig } from '../stages/student/index.ts';
+import { runTeacherStage, type TeacherStageConfig } from '../stages/teacher/run_teacher.ts';
+import type { CompiledTopology, StageConfig } from '../topology/types.ts';
+import { MemoryTransport } from '../transport/memory.ts';
+import type { Logger } from '../util/logger.ts';
+
+export interface EmbeddedRunOptions {
+  topology: CompiledTopology;
+  logger: Logger;
+  /** Aborting stops every stage gracefully (drain, commit, checkpoint). */
+  signal?: AbortSignal;
+  /** Store to use instead of the topology's (tests). */
+  store?: ObjectStore;
+  /** Called with a stage's counters whenever they change. */
+  onProgress?: (stage: string, counters: Readonly<StageCounters>) => void;
+}
+
+export interface EmbeddedRunResult {
+  /** Final counters per stage name. */
+  counters: Record<string, StageCounters>;
+  /** The transport, still open, so callers can read the topics (e.g. count rejections); close it when done. */
+  transport: MemoryTransport;
+  store: ObjectStore;
+  /** The running stages (finished), for stage-specific accessors such as the student's history. */
+  stages: RunningStage[];
+  stoppedBy: 'completed' | 'signal';
+}
+
+/** Opens the topology's store; the embedded runner supports local directories. */
+export function openStore(topology: CompiledTopology): ObjectStore {
+  if (topology.store.kind !== 'local') {
+    throw new Error(`${topology.source}: config.store.kind '${topology.store.kind}' needs the distributed runner; the embedded runner uses a local store`);
+  }
+  return new LocalStore({ root: topology.store.root });
+}
+
+function start(ctx: StageContext): RunningStage {
+  const stage: StageConfig = ctx.stage;
+  switch (stage.kind) {
+    case 'ingest':
+      return runIngestStage(ctx as StageContext<IngestStageConfig>);
+    case 'teacher':
+      return runTeacherStage(ctx as StageContext<TeacherStageConfig>);
+    case 'student':
+      return runStudentStage(ctx as StageContext<StudentStageConfig>);
+  }
+}
+
+/**
+ * Runs the pipeline to completion: ingest lists everything, the teacher drains the images topic, and the
+ * student trains its configured steps (or, with steps = 0, until the samples are consumed). Whichever comes
+ * last ends the run; every other stage is then stopped gracefully.
+ */
+export async function runEmbedded(options: EmbeddedRunOptions): Promise<EmbeddedRunResult> {
+  const { topology, logger } = options;
+  const store = options.store ?? openStore(topology);
+  const capacity = topology.transport.kind === 'memory' ? topology.transport.capacity : 256;
+  const transport = new MemoryTransport({ topicDefaults: { capacity } });
+  // Created before any stage starts, so the bounded capacity applies (stages' own createTopics are no-ops then).
+  await transport.createTopics(Object.values(topology.topics).map((t) => ({ topic: t.name, partitions: t.partitions, capacity })));
+
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+
+  const running: { name: string; config: StageConfig; stage: RunningStage }[] = [];
+  // Consumers first, so nothing waits on a group that does not exist yet; ingest last.
+  const order: StageConfig['kind'][] = ['student', 'teacher', 'ingest'];
+  for (const kind of order) {
+    for (const config of topology.stages.filter((s) => s.kind === kind)) {
+      for (let replica = 0; replica < config.parallelism; replica++) {
+        const name = config.parallelism > 1 ? `${config.name}#${replica}` : config.name;
+        const stage = start({
+          topology,
+          stage: config,
+          store,
+          transport,
+          logger: logger.child({ stage: name }),
+          signal: controller.signal,
+          onProgress: (counters) => options.onProgress?.(name, counters),
+        });
+        running.push({ name, config, stage });
+      }
+    }
+  }
+  const byKind = (kind: StageConfig['kind']): RunningStage[] => running.filter((r) => r.config.kind === kind).map((r) => r.stage);
+  const failed = Promise.race(running.map((r) => r.stage.done.then(() => new Promise<never>(() => {}))));
+
+  const pipelineDrained = (async () => {
+    await Promise.all(byKind('ingest').map((s) => s.done));
+    const teachers = topology.stages.filter((s) => s.kind === 'teacher');
+    await transport.whenDrained(teachers.map((t) => ({ groupId: t.name, topic: topology.topics.images.name })), { signal: controller.signal });
+    await Promise.all(byKind('teacher').map((s) => s.stop()));
+    logger.info('teacher drained the images topic');
+  })();
+
+  const students = byKind('student');
+  const studentsDone = Promise.all(students.map((s) => s.done)).then(() => undefined);
+  const continuous = topology.stages.filter((s): s is Extract<StageConfig, { kind: 'student' }> => s.kind === 'student' && s.options.steps === 0);
+  // A student with a step budget ends the run when it is done, even if images remain (a fixed budget); a
+  // continuous student (steps 0) ends once the pipeline is drained and it has consumed every sample.
+  const finished =
+    students.length === 0
+      ? pipelineDrained
+      : Promise.race([
+          studentsDone,
+          pipelineDrained.then(async () => {
+            if (continuous.length === 0) return studentsDone;
+            await transport.whenDrained(
+              continuous.map((s) => ({ groupId: s.name, topic: topology.topics.samples.name, measure: 'processed' as const })),
+              { signal: controller.signal },
+            );
+          }),
+        ]);
+  const aborted = new Promise<'signal'>((resolve) => controller.signal.addEventListener('abort', () => resolve('signal'), { once: true }));
+  let stoppedBy: EmbeddedRunResult['stoppedBy'] = 'completed';
+  try {
+    stoppedBy = await Promise.race([finished.then(() => 'completed' as const), aborted, failed]);
+  } finally {
+    // Stop whatever still runs (all of it on abort or failure), then wait for each to settle.
+    await Promise.allSettled(running.map((r) => r.stage.stop()));
+    await Promise.allSettled(running.map((r) => r.stage.done));
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+  const counters: Record<string, StageCounters> = {};
+  for (const r of running) counters[r.name] = { ...r.stage.counters };
+  return { counters, transport, store, stages: running.map((r) => r.stage), stoppedBy };
+}

@@ -1,0 +1,106 @@
+// The whole pipeline in one process on a tiny corpus: every ingested image ends as exactly one sample or rejection.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../src/backend/backend.ts';
+import { generateCorpus } from '../../src/corpus/index.ts';
+import { LocalStore } from '../../src/io/local_store.ts';
+import { decodeRejection } from '../../src/messages/index.ts';
+import { runEmbedded } from '../../src/runner/embedded.ts';
+import { compileTopology } from '../../src/topology/index.ts';
+import { waitForMessages } from '../../src/transport/transport.ts';
+import { silentLogger } from '../../src/util/logger.ts';
+import { saveTinyTeacher } from '../stages/teacher/fixtures.ts';
+
+const TOPOLOGY = (root: string): string => `
+name: tiny-embedded
+config:
+  backend: wasm
+  store: { kind: local, root: '${root}' }
+  transport: { kind: memory, capacity: 4 }
+model:
+  numClasses: 4
+  inputSize: 64
+  teacher: { preset: teacher, stemChannels: 4, stageChannels: [4, 4, 8, 8], blocksPerStage: 1, fpnChannels: 8, headDepth: 1 }
+  student: { preset: student, stemChannels: 4, stageChannels: [4, 4, 8, 8], blocksPerStage: 1, fpnChannels: 8, headDepth: 1 }
+thresholds: { hardLabel: 0.5, topKPerLevel: 50, maxDetections: 20 }
+stages:
+  - name: ingest-labeled
+    kind: ingest
+    output: images
+    options: { prefix: corpus/labeled/images/, split: labeled, annotations: corpus/labeled/annotations.json, pageSize: 3 }
+  - name: ingest-unlabeled
+    kind: ingest
+    output: images
+    options: { prefix: corpus/unlabeled/images/, split: unlabeled, pageSize: 3 }
+  - name: teacher
+    kind: teacher
+    input: images
+    options: { checkpoint: models/teacher, batchSize: 4, maxBatchWaitMs: 20ms }
+  - name: student
+    kind: student
+    input: samples
+    options:
+      steps: 4
+      batchSize: 2
+      warmupSteps: 1
+      checkpointEvery: 2
+      checkpointPrefix: runs/tiny/student
+      evalEvery: 4
+      evalAnnotations: corpus/test/annotations.json
+      bufferSize: 16
+`;
+
+test('ingest → teacher → filter → student: counts add up, bad images are rejected with reasons, a checkpoint lands', async () => {
+  await initBackend('wasm');
+  const root = await mkdtemp(path.join(os.tmpdir(), 'distillery-embedded-'));
+  try {
+    const store = new LocalStore({ root });
+    await generateCorpus(store, { prefix: 'corpus', images: { labeled: 4, test: 3, unlabeled: 8 }, imageSize: { min: 64, max: 96 }, workers: 0 });
+    // Bad inputs among the unlabeled images: the run must record them and go on.
+    const good = await store.get('corpus/unlabeled/images/000001.jpg');
+    await store.put('corpus/unlabeled/images/zz-truncated.jpg', good.subarray(0, Math.floor(good.length / 2)));
+    await store.put('corpus/unlabeled/images/zz-empty.jpg', new Uint8Array(0));
+    await store.put('corpus/unlabeled/images/zz-text.jpg', 'not an image at all');
+
+    const topology = compileTopology(TOPOLOGY(root), 'tiny.yaml', { env: {} });
+    // A teacher whose class 0 fires everywhere, so unlabeled images pass the filter.
+    await saveTinyTeacher(store, 'models/teacher', { class0Bias: 4, config: topology.teacher });
+
+    const before = tf.memory().numTensors;
+    const result = await runEmbedded({ topology, logger: silentLogger(), store });
+    assert.equal(result.stoppedBy, 'completed');
+
+    const ingested = result.counters['ingest-labeled'].published + result.counters['ingest-unlabeled'].published;
+    assert.equal(ingested, 4 + 8 + 3);
+    // Count the outcomes independently, by reading the topics with fresh consumer groups.
+    const read = async (role: 'samples' | 'rejected' | 'dlq'): Promise<{ key: string; value: Uint8Array }[]> => {
+      const { high } = (await result.transport.topicOffsets(topology.topics[role].name)).reduce(
+        (acc, p) => ({ high: acc.high + Number(p.high) }),
+        { high: 0 },
+      );
+      return high === 0 ? [] : waitForMessages(result.transport, topology.topics[role].name, high, { timeoutMs: 5000 });
+    };
+    const samples = await read('samples');
+    const rejected = await read('rejected');
+    const dlq = await read('dlq');
+    assert.equal(dlq.length, 0);
+    const keys = new Set([...samples, ...rejected].map((m) => m.key));
+    assert.equal(samples.length + rejected.length, ingested, 'every image ends as exactly one sample or rejection');
+    assert.equal(keys.size, ingested, 'no image twice');
+    const reasons = rejected.map((m) => decodeRejection(m.value).reason).sort();
+    assert.deepEqual(reasons, ['corrupt-image', 'empty-object', 'not-an-image']);
+
+    assert.equal(result.counters.student.steps, 4);
+    const latest = JSON.parse(new TextDecoder().decode(await store.get('runs/tiny/student/latest.json'))) as { step: number };
+    assert.equal(latest.step, 4);
+    assert.ok(await store.head('runs/tiny/student/step-4/model.json'), 'the checkpoint holds a loadable TF.js model');
+    await result.transport.close();
+    assert.ok(tf.memory().numTensors <= before + 16, `tensors left: ${tf.memory().numTensors - before}`);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
