@@ -237,6 +237,7 @@ class StudentRun {
   private readonly schedule: LrSchedule;
   private readonly rng: SeededRng;
   private readonly halt = new AbortController();
+  private halted: Promise<void> | undefined;
   private readonly startedAt = performance.now();
   private readonly startStep: number;
   private step: number;
@@ -371,10 +372,12 @@ class StudentRun {
 
   /** Waits until the buffer holds a batch; false when halted first. */
   private async waitForBatch(): Promise<boolean> {
-    const halted = new Promise<void>((resolve) => {
+    // One promise for the whole run: a listener per step would pile up on the signal (MaxListenersExceeded).
+    this.halted ??= new Promise<void>((resolve) => {
       if (this.halt.signal.aborted) resolve();
       else this.halt.signal.addEventListener('abort', () => resolve(), { once: true });
     });
+    const halted = this.halted;
     while (!this.halt.signal.aborted && this.buffer.size < this.o.batchSize) await Promise.race([this.buffer.changed(), halted]);
     return !this.halt.signal.aborted;
   }

@@ -250,3 +250,24 @@ test('stopping a student that is still waiting for its first batch writes no che
     await h.cleanup();
   }
 });
+
+test('a long run does not pile listeners onto the stop signal (no MaxListenersExceededWarning)', async () => {
+  const h = await harness();
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => {
+    warnings.push(w.name);
+  };
+  process.on('warning', onWarning);
+  try {
+    // More steps than Node's default limit of 10 listeners per event: each step used to add one.
+    const options = { steps: 14, batchSize: 2, checkpointEvery: 100, warmupSteps: 0 };
+    const topology = await setup(h, options, await samples(studentTopology(), 4), { distillation: 'none' });
+    const counters = await runStudentStage(context(h, topology)).done;
+    assert.equal(counters.steps, 14);
+    await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+    assert.deepEqual(warnings.filter((w) => w === 'MaxListenersExceededWarning'), []);
+  } finally {
+    process.off('warning', onWarning);
+    await h.cleanup();
+  }
+});
