@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { corpusCommand } from './corpus.ts';
 import { evalCommand } from './eval.ts';
 import { modelCommand } from './model_info.ts';
+import { runCommand } from './run.ts';
 import { trainCommand } from './train.ts';
 
 export function buildProgram(): Command {
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
   program.addCommand(evalCommand());
   program.addCommand(modelCommand());
   program.addCommand(trainCommand());
+  program.addCommand(runCommand());
   return program;
 }
 

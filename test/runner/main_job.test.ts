@@ -1,0 +1,139 @@
+// The main job end to end on a tiny corpus and tiny models: report.html and metrics.json with all three models.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../src/backend/backend.ts';
+import { readCocoAnnotations } from '../../src/corpus/index.ts';
+import { LocalStore } from '../../src/io/local_store.ts';
+import type { MetricsJson } from '../../src/report/index.ts';
+import { runMainJob } from '../../src/runner/main_job.ts';
+import { compileTopology } from '../../src/topology/index.ts';
+import { silentLogger } from '../../src/util/logger.ts';
+import { saveTinyTeacher } from '../stages/teacher/fixtures.ts';
+
+const TOPOLOGY = (root: string): string => `
+name: tiny-main
+config:
+  backend: wasm
+  store: { kind: local, root: '${root}/store' }
+  transport: { kind: memory, capacity: 4 }
+  runDir: '${root}/runs/\${DISTILLERY_RUN_ID:-latest}'
+model:
+  numClasses: 4
+  inputSize: 64
+  teacher: { preset: teacher, stemChannels: 4, stageChannels: [4, 4, 8, 8], blocksPerStage: 1, fpnChannels: 8, headDepth: 1 }
+  student: { preset: student, stemChannels: 4, stageChannels: [4, 4, 8, 8], blocksPerStage: 1, fpnChannels: 8, headDepth: 1 }
+thresholds: { hardLabel: 0.5, topKPerLevel: 50, maxDetections: 20 }
+stages:
+  - name: ingest-labeled
+    kind: ingest
+    output: images
+    options: { prefix: corpus/labeled/images/, split: labeled, annotations: corpus/labeled/annotations.json, pageSize: 3 }
+  - name: ingest-unlabeled
+    kind: ingest
+    output: images
+    options: { prefix: corpus/unlabeled/images/, split: unlabeled, pageSize: 3 }
+  - name: teacher
+    kind: teacher
+    input: images
+    options: { checkpoint: models/teacher, batchSize: 4, maxBatchWaitMs: 20ms }
+  - name: student
+    kind: student
+    input: samples
+    options:
+      steps: 100
+      batchSize: 2
+      warmupSteps: 1
+      checkpointEvery: 2
+      checkpointPrefix: runs/\${DISTILLERY_RUN_ID:-latest}/student
+      evalEvery: 2
+      evalAnnotations: corpus/test/annotations.json
+      bufferSize: 16
+`;
+
+const sink = (): { text: string; write(s: string): boolean } => ({
+  text: '',
+  write(s: string) {
+    this.text += s;
+    return true;
+  },
+});
+
+test('run all: generates the corpus, copies the bundled teacher, distils, trains the baseline, writes the report', async () => {
+  await initBackend('wasm');
+  const root = await mkdtemp(path.join(os.tmpdir(), 'distillery-main-'));
+  try {
+    const topologyFile = path.join(root, 'tiny.yaml');
+    await writeFile(topologyFile, TOPOLOGY(root));
+    const topology = compileTopology(TOPOLOGY(root), 'tiny.yaml', { env: {} });
+    const bundled = path.join(root, 'bundled');
+    const base = {
+      topologyFile,
+      steps: 4,
+      env: {},
+      corpus: { images: { labeled: 4, test: 3, unlabeled: 8 }, imageSize: { min: 64, max: 96 }, letterboxSize: 64, objectSize: { min: 12, max: 40 }, workers: 0 },
+      bundledTeacherDir: path.join(bundled, 'teacher'),
+      logger: silentLogger(),
+    };
+
+    // No teacher anywhere: a one-line error saying how to get one.
+    await assert.rejects(runMainJob({ ...base, runId: 'no-teacher', io: { stdout: sink(), stderr: sink() } }), /distillery train teacher/);
+
+    // A "bundled" teacher whose class 0 fires everywhere, so unlabeled images pass the filter.
+    await saveTinyTeacher(new LocalStore({ root: bundled }), 'teacher', { class0Bias: 4, config: topology.teacher });
+    const stdout = sink();
+    const stderr = sink();
+    const before = tf.memory().numTensors;
+    const result = await runMainJob({ ...base, runId: 'tiny-1', io: { stdout, stderr } });
+    assert.ok(tf.memory().numTensors <= before + 16, `tensors left: ${tf.memory().numTensors - before}`);
+
+    const store = new LocalStore({ root: path.join(root, 'store') });
+    assert.ok(await store.head('models/teacher/model.json'), 'the bundled teacher was copied into the store');
+    assert.ok(await store.head('runs/tiny-1/student/latest.json'), 'the student checkpoints per run');
+    assert.ok(await store.head('runs/tiny-1/baseline/model.json'), 'the baseline is saved per run');
+    assert.equal(result.runDir, path.join(root, 'runs', 'tiny-1'));
+    assert.ok((await stat(result.paths.html)).size > 1000);
+
+    const metrics = JSON.parse(await readFile(result.paths.metrics, 'utf8')) as MetricsJson;
+    assert.equal(metrics.runId, 'tiny-1');
+    for (const role of ['teacher', 'baseline', 'distilled'] as const) {
+      const m = metrics.models[role];
+      assert.equal(m.parameters, result.report.models[role].parameters, role);
+      assert.ok(m.parameters > 0 && m.flopsPerImage > 0, role);
+      assert.ok(m.metrics.AP >= 0 && m.metrics.AP <= 1, `${role} AP ${m.metrics.AP}`);
+    }
+    assert.ok(metrics.models.teacher.parameters > metrics.models.distilled.parameters || topology.teacher.stemChannels === topology.student.stemChannels);
+    assert.deepEqual(metrics.filter.rejectedByReason, result.report.filter.rejectedByReason);
+    assert.equal(result.report.models.distilled.history.steps.length, 4);
+    assert.equal(result.report.models.baseline.history.steps.length, 4, 'the baseline trains as many steps as the student');
+    assert.ok(result.report.models.baseline.history.evals.length >= 1, 'the baseline has an mAP-over-steps curve');
+
+    // Filter counts agree with the corpus: 4 labeled + 8 unlabeled ingested, each one sample or one rejection.
+    const f = result.report.filter;
+    const rejected = Object.values(f.rejectedByReason).reduce((s, n) => s + n, 0);
+    assert.equal(f.imagesIngested, 12);
+    assert.equal(f.samples + rejected, f.imagesIngested);
+    assert.equal(f.unlabeled.images, 8);
+    const truth = await readCocoAnnotations(store, 'corpus/unlabeled/annotations.json');
+    const empty = truth.images.filter((im) => !truth.annotations.some((a) => a.image_id === im.id)).length;
+    assert.ok(f.unlabeledByTruth);
+    assert.equal(f.unlabeledByTruth.empty.images, empty);
+    assert.equal(f.unlabeledByTruth.nonEmpty.images, 8 - empty);
+    assert.equal(f.unlabeledByTruth.empty.kept + f.unlabeledByTruth.nonEmpty.kept, f.unlabeled.kept);
+
+    assert.ok(result.report.grid.images.length === 3 && result.report.grid.images.every((g) => g.bytes.length > 0 && g.width >= 64));
+    assert.ok(stdout.text.includes('distilled student') && stdout.text.includes('baseline student'), 'summary table printed');
+    assert.ok(stdout.text.includes(result.paths.html), 'report path printed');
+
+    // A second run over the same store lists the whole corpus again (ingest cursors of the last run are cleared).
+    const again = await runMainJob({ ...base, runId: 'tiny-2', baseline: false, io: { stdout: sink(), stderr: sink() } });
+    assert.equal(again.report.filter.imagesIngested, 12);
+    assert.equal(again.report.filter.unlabeled.images, 8);
+    assert.equal(again.report.models.baseline.metrics.AP, -1, 'a skipped baseline has no metrics');
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
