@@ -32,18 +32,37 @@ export function smoothL1Loss(
     );
   }
   return tf.tidy(() => {
-    const absDiff = tf.abs(tf.sub(tf.cast(predDeltas, 'float32'), tf.cast(targetDeltas, 'float32')));
-    let perElement: tf.Tensor;
-    if (beta === 0) {
-      perElement = absDiff;
-    } else {
-      // 0.5·m²/β + (|d| − m) with m = min(|d|, β) is the same piecewise function without a `where`,
-      // and its gradient at d = 0 is 0 rather than abs's subgradient.
-      const m = tf.minimum(absDiff, beta);
-      perElement = tf.add(tf.div(tf.mul(tf.square(m), 0.5), beta), tf.sub(absDiff, m));
-    }
     const pos = tf.cast(tf.greater(tf.cast(positive, 'float32'), 0.5), 'float32');
-    const total = tf.sum(tf.mul(perElement, tf.expandDims(pos, -1)));
+    const pred = tf.cast(predDeltas, 'float32');
+    const target = tf.cast(targetDeltas, 'float32');
+    const total = beta === 0 ? l1Sum(pred, target, pos) : smoothL1Sum(pred, target, tf.expandDims(pos, -1), beta);
     return tf.div(total, tf.maximum(tf.sum(pos), 1)) as tf.Scalar;
   });
+}
+
+/** Σ |pred − target| over positive anchors (β = 0). */
+function l1Sum(pred: tf.Tensor, target: tf.Tensor, pos: tf.Tensor): tf.Scalar {
+  return tf.sum(tf.mul(tf.abs(tf.sub(pred, target)), tf.expandDims(pos, -1)));
+}
+
+/*
+ * Σ smoothL1(d) over positive anchors, d = (pred − target)·pos: zeroing d of the other anchors
+ * (smoothL1(0) = 0) is the same sum as multiplying their losses by 0. Written as
+ * 0.5·m²/β + (|d| − m) with m = min(|d|, β), the same piecewise function without a `where`; its
+ * gradient is given in closed form, clip(d/β, −1, 1) (d/β in the quadratic zone, sign(d) beyond,
+ * 0 at d = 0), instead of differentiating abs, min and the arithmetic around them op by op.
+ */
+function smoothL1Sum(pred: tf.Tensor, target: tf.Tensor, posPerDelta: tf.Tensor, beta: number): tf.Scalar {
+  const op = tf.customGrad((predIn: tf.Tensor | tf.GradSaveFunc, saveIn: tf.Tensor | tf.GradSaveFunc) => {
+    const save = saveIn as tf.GradSaveFunc;
+    const d = tf.mul(tf.sub(predIn as tf.Tensor, target), posPerDelta);
+    const absD = tf.abs(d);
+    const m = tf.clipByValue(absD, 0, beta); // min(|d|, β), as |d| ≥ 0
+    save([d]);
+    return {
+      value: tf.sum(tf.add(tf.div(tf.mul(tf.square(m), 0.5), beta), tf.sub(absD, m))),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(tf.clipByValue(tf.div(saved[0], beta), -1, 1), dy),
+    };
+  });
+  return op(pred) as tf.Scalar;
 }

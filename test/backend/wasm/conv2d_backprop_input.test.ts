@@ -47,6 +47,11 @@ test('matches cpu on hand-picked shapes: stride 1/2, same/valid, batch > 1, non-
     { x: [1, 7, 7, 2], filter: [3, 3, 2, 3], strides: 3, pad: 1 },
     { x: [1, 4, 4, 2], filter: [4, 4, 2, 3], strides: 2, pad: 'same' },
     { x: [1, 6, 6, 2], filter: [3, 3, 2, 2], strides: 1, pad: [[0, 0], [4, 0], [0, 3], [0, 0]] },
+    // Row phases the filter never reaches (1 tap, stride 2 / 3) are zero.
+    { x: [2, 7, 8, 3], filter: [1, 1, 3, 4], strides: 2, pad: 'valid' },
+    { x: [2, 9, 5, 2], filter: [2, 1, 2, 3], strides: [3, 1], pad: 'same' },
+    // The detector's: 3×3 stride 2 'same' on even maps, batch 8.
+    { x: [8, 8, 8, 6], filter: [3, 3, 6, 8], strides: 2, pad: 'same' },
   ];
   for (const [i, c] of cases.entries()) await check(c, 200 + i);
 });

@@ -33,26 +33,40 @@ export async function setUpBackends(): Promise<void> {
   await tf.setBackend('wasm');
 }
 
-/** Runs `kernel` on backend `name` with fresh copies of the inputs and returns its output values. */
-export async function runOn(
+/** Kernel inputs: Int32Array values are int32, Uint8Array bool, Float32Array float32. */
+export type KernelInputs = Record<string, { values: Float32Array | Int32Array | Uint8Array; shape: number[] }>;
+
+function dtypeOf(values: Float32Array | Int32Array | Uint8Array): tf.DataType {
+  return values instanceof Int32Array ? 'int32' : values instanceof Uint8Array ? 'bool' : 'float32';
+}
+
+/** Runs `kernel` on backend `name` with fresh copies of the inputs and returns every output's values. */
+export async function runOnMany(
   name: 'cpu' | 'wasm',
   kernel: string,
-  inputs: Record<string, { values: Float32Array | Int32Array; shape: number[] }>,
+  inputs: KernelInputs,
   attrs: object,
-): Promise<{ values: Float32Array; shape: number[] }> {
+): Promise<{ values: Float32Array; shape: number[]; dtype: tf.DataType }[]> {
   const previous = tf.getBackend();
   await tf.setBackend(name);
   try {
     const tensors: tf.NamedTensorMap = {};
-    for (const [k, { values, shape }] of Object.entries(inputs)) tensors[k] = tf.tensor(values, shape, values instanceof Int32Array ? 'int32' : 'float32');
-    const out = tf.engine().runKernel(kernel, tensors, attrs as tf.NamedAttrMap) as tf.Tensor;
-    const values = (await out.data()) as Float32Array;
-    const shape = out.shape;
-    tf.dispose([out, ...Object.values(tensors)]);
-    return { values, shape };
+    for (const [k, { values, shape }] of Object.entries(inputs)) tensors[k] = tf.tensor(values, shape, dtypeOf(values));
+    const result = tf.engine().runKernel(kernel, tensors, attrs as tf.NamedAttrMap) as tf.Tensor | tf.Tensor[];
+    const outs = Array.isArray(result) ? result : [result];
+    const read = [];
+    for (const out of outs) read.push({ values: Float32Array.from(await out.data()), shape: out.shape, dtype: out.dtype });
+    tf.dispose([...outs, ...Object.values(tensors)]);
+    return read;
   } finally {
     await tf.setBackend(previous);
   }
+}
+
+/** Runs `kernel` on backend `name` with fresh copies of the inputs and returns its output values. */
+export async function runOn(name: 'cpu' | 'wasm', kernel: string, inputs: KernelInputs, attrs: object): Promise<{ values: Float32Array; shape: number[] }> {
+  const [first] = await runOnMany(name, kernel, inputs, attrs);
+  return { values: first.values, shape: first.shape };
 }
 
 /** maxAbsErr / max(1, maxAbs(ref)). */
