@@ -6,17 +6,7 @@ import { generateAnchors } from '../../src/boxes/anchors.ts';
 import { assignAnchors, BACKGROUND, IGNORE, TIE_RELATIVE_TOLERANCE, type AnchorAssignment } from '../../src/boxes/assign.ts';
 import { encodeBoxes } from '../../src/boxes/box_coder.ts';
 import { iouMatrix } from '../../src/boxes/iou.ts';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../helpers/rng.ts';
 
 /** Checks that labels, masks, one-hot targets, box targets and matches agree with each other. */
 function assertConsistent(r: AnchorAssignment, anchors: Float32Array, gt: Float32Array, classes: number[]): void {

@@ -3,19 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { DELTA_CLAMP, decodeBoxes, decodeBoxesTensor, encodeBoxes, type BoxCoderWeights } from '../../src/boxes/box_coder.ts';
+import { rng } from '../helpers/rng.ts';
 
 await tf.setBackend('cpu');
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomBoxes(n: number, rand: () => number): Float32Array {
   const out = new Float32Array(n * 4);

@@ -1,4 +1,7 @@
 // Independent float64 reference of the DESIGN §3 losses, written from the formulas on plain JS numbers.
+import { rng as seededRandom } from '../helpers/rng.ts';
+
+export { seededRandom };
 
 /** Flat classification inputs: element i·classes + c is anchor i, class c; mask is per anchor. */
 export interface RefInputs {
@@ -114,18 +117,6 @@ export function finiteDifference(f: (x: number[]) => number, x: number[], i: num
     return f(shifted);
   };
   return (8 * (at(h) - at(-h)) - (at(2 * h) - at(-2 * h))) / (12 * h);
-}
-
-/** Deterministic uniform [0, 1) generator (mulberry32), so failures reproduce. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Standard normal draws by Box–Muller on top of `rand`. */

@@ -2,18 +2,9 @@
 import type { ImageRef } from '../../src/messages/image_ref.ts';
 import type { Sample } from '../../src/messages/sample.ts';
 import { quantizeSoftLabels, type QuantizeOptions } from '../../src/messages/soft_labels.ts';
+import { rng } from '../helpers/rng.ts';
 
-/** mulberry32: small, seeded, good enough for test data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 function normal(random: () => number): number {
   const u = Math.max(random(), 1e-12);

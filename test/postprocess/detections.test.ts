@@ -7,19 +7,9 @@ import { resolveAnchorConfig } from '../../src/boxes/anchor_config.ts';
 import { generateAnchors, type AnchorSet } from '../../src/boxes/anchors.ts';
 import { decodeBoxes } from '../../src/boxes/box_coder.ts';
 import { kthLargest, postprocess, sigmoidScore, type Detection, type NmsStrategy, type PostprocessOptions } from '../../src/postprocess/detections.ts';
+import { rng } from '../helpers/rng.ts';
 
 await tf.setBackend('cpu');
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normal(rand: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
