@@ -13,46 +13,17 @@ import { runMainJob } from '../../src/runner/main_job.ts';
 import { compileTopology } from '../../src/topology/index.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 import { saveTinyTeacher } from '../stages/teacher/fixtures.ts';
+import { tinyTopologyYaml } from './tiny_topology.ts';
 
-const TOPOLOGY = (root: string): string => `
-name: tiny-main
-config:
-  backend: wasm
-  store: { kind: local, root: '${root}/store' }
-  transport: { kind: memory, capacity: 4 }
-  runDir: '${root}/runs/\${DISTILLERY_RUN_ID:-latest}'
-model:
-  numClasses: 4
-  inputSize: 64
-  teacher: { preset: teacher, stemChannels: 4, stageChannels: [4, 4, 8, 8], blocksPerStage: 1, fpnChannels: 8, headDepth: 1 }
-  student: { preset: student, stemChannels: 4, stageChannels: [4, 4, 8, 8], blocksPerStage: 1, fpnChannels: 8, headDepth: 1 }
-thresholds: { hardLabel: 0.5, topKPerLevel: 50, maxDetections: 20 }
-stages:
-  - name: ingest-labeled
-    kind: ingest
-    output: images
-    options: { prefix: corpus/labeled/images/, split: labeled, annotations: corpus/labeled/annotations.json, pageSize: 3 }
-  - name: ingest-unlabeled
-    kind: ingest
-    output: images
-    options: { prefix: corpus/unlabeled/images/, split: unlabeled, pageSize: 3 }
-  - name: teacher
-    kind: teacher
-    input: images
-    options: { checkpoint: models/teacher, batchSize: 4, maxBatchWaitMs: 20ms }
-  - name: student
-    kind: student
-    input: samples
-    options:
-      steps: 100
-      batchSize: 2
-      warmupSteps: 1
-      checkpointEvery: 2
-      checkpointPrefix: runs/\${DISTILLERY_RUN_ID:-latest}/student
-      evalEvery: 2
-      evalAnnotations: corpus/test/annotations.json
-      bufferSize: 16
-`;
+const TOPOLOGY = (root: string): string =>
+  tinyTopologyYaml({
+    name: 'tiny-main',
+    storeRoot: `${root}/store`,
+    runDir: `${root}/runs/\${DISTILLERY_RUN_ID:-latest}`,
+    steps: 100,
+    checkpointPrefix: 'runs/${DISTILLERY_RUN_ID:-latest}/student',
+    evalEvery: 2,
+  });
 
 const sink = (): { text: string; write(s: string): boolean } => ({
   text: '',
