@@ -2,7 +2,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
-import { initBackend, type BackendName } from '../src/backend/backend.ts';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { initBackend, WASM_THREADS_ENV, type BackendName } from '../src/backend/backend.ts';
 import { buildDetector, forward, type Detector } from '../src/model/detector.ts';
 import { PRESETS, totalAnchors, type PresetName } from '../src/model/detector_config.ts';
 import { modelCost } from '../src/model/flops.ts';
@@ -17,6 +19,8 @@ const { values } = parseArgs({
     iterations: { type: 'string', default: '5' },
     'cpu-iterations': { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
+    // wasm thread counts to compare; each runs in a child process (threads are fixed once wasm starts).
+    'wasm-threads': { type: 'string', default: '2,1' },
   },
 });
 
@@ -74,8 +78,21 @@ async function benchModel(detector: Detector, iterations: number): Promise<{ for
   return { forwardMs, trainStepMs };
 }
 
+/** Runs this benchmark for wasm alone in a child process with the given thread count; returns its rows. */
+function wasmInChild(threads: string): Row[] {
+  const args = [...process.execArgv, fileURLToPath(import.meta.url), '--backends', 'wasm', '--json', '--wasm-threads', threads];
+  for (const key of ['models', 'batch', 'size', 'iterations'] as const) args.push(`--${key}`, String(values[key]));
+  const out = execFileSync(process.execPath, args, { env: { ...process.env, [WASM_THREADS_ENV]: threads }, stdio: ['ignore', 'pipe', 'inherit'] });
+  return (JSON.parse(out.toString()) as Row[]).map((r) => ({ ...r, backend: `wasm, ${threads} thread${threads === '1' ? '' : 's'}` }));
+}
+
+const threadCounts = values['wasm-threads'].split(',');
 const rows: Row[] = [];
 for (const backend of values.backends.split(',') as BackendName[]) {
+  if (backend === 'wasm' && threadCounts.length > 1) {
+    for (const threads of threadCounts) rows.push(...wasmInChild(threads));
+    continue;
+  }
   const info = await initBackend(backend);
   const iterations = backend === 'cpu' ? Number(values['cpu-iterations']) : Number(values.iterations);
   for (const name of values.models.split(',') as PresetName[]) {
@@ -85,7 +102,7 @@ for (const backend of values.backends.split(',') as BackendName[]) {
     const { forwardMs, trainStepMs } = await benchModel(detector, iterations);
     detector.model.dispose();
     rows.push({
-      backend: info.name,
+      backend: info.name === 'wasm' ? `wasm, ${info.threads} thread${info.threads === 1 ? '' : 's'}` : info.name,
       model: name,
       forwardMs,
       trainStepMs,
@@ -108,11 +125,12 @@ if (values.json) {
     );
   }
   const speedup = (model: string): string => {
-    const w = rows.find((r) => r.backend === 'wasm' && r.model === model);
+    const w = rows.find((r) => r.backend.startsWith('wasm') && r.model === model);
     const c = rows.find((r) => r.backend === 'cpu' && r.model === model);
     return w && c ? `${(c.trainStepMs / w.trainStepMs).toFixed(1)}x` : 'n/a';
   };
-  lines.push('', `wasm fwd+bwd speed-up over cpu: teacher ${speedup('teacher')}, student ${speedup('student')}`);
+  const wasmLabel = rows.find((r) => r.backend.startsWith('wasm'))?.backend ?? 'wasm';
+  lines.push('', `${wasmLabel} fwd+bwd speed-up over cpu: teacher ${speedup('teacher')}, student ${speedup('student')}`);
   lines.push(`batch ${batch}, ${size}x${size} input, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown cpu'}), node ${process.version}, tfjs ${tf.version.tfjs}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
