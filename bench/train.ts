@@ -93,7 +93,7 @@ for (const backend of values.backends.split(',') as BackendName[]) {
     for (const threads of threadCounts) rows.push(...wasmInChild(threads));
     continue;
   }
-  const info = await initBackend(backend);
+  const info = await initBackend(backend, backend === 'wasm' ? { threads: Number(threadCounts[0]) } : {});
   const iterations = backend === 'cpu' ? Number(values['cpu-iterations']) : Number(values.iterations);
   for (const name of values.models.split(',') as PresetName[]) {
     const detector = buildDetector({ ...PRESETS[name], inputSize: size });
