@@ -66,11 +66,10 @@ export class LocalStore implements ObjectStore {
     const after = options.continuationToken ?? options.startAfter ?? '';
     const keys = (await this.keysUnder(prefix)).filter((k) => k.startsWith(prefix) && k > after).sort();
     const pageKeys = keys.slice(0, maxKeys);
-    const objects: ObjectInfo[] = [];
-    for (const key of pageKeys) {
-      const info = await this.head(key);
-      if (info) objects.push(info);
-    }
+    // Stat the page's keys concurrently: one at a time costs an event-loop turn per key, and in the embedded job a
+    // turn lasts a whole training step, so a 1000-key page took ~50 s while the teacher sat idle.
+    const infos = await Promise.all(pageKeys.map((key) => this.head(key)));
+    const objects = infos.filter((info): info is ObjectInfo => info !== undefined);
     const more = keys.length > maxKeys;
     return more ? { objects, nextToken: pageKeys[pageKeys.length - 1] } : { objects };
   }

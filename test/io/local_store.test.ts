@@ -59,3 +59,21 @@ test('joinKey normalises slashes', () => {
   assert.equal(joinKey('runs/', '/a/', 'model.json'), 'runs/a/model.json');
   assert.equal(joinKey('', 'x'), 'x');
 });
+
+test('a page is listed in a few event-loop turns, not one per key (a busy loop would stall listing)', () =>
+  withStore(async (store) => {
+    for (let i = 0; i < 120; i++) await store.put(`many/${String(i).padStart(3, '0')}.jpg`, 'x');
+    // Count loop turns while listing: in the embedded job each turn can last a whole training step.
+    let turns = 0;
+    let running = true;
+    const spin = (): void => {
+      if (!running) return;
+      turns++;
+      setImmediate(spin);
+    };
+    setImmediate(spin);
+    const page = await store.list('many/');
+    running = false;
+    assert.equal(page.objects.length, 120);
+    assert.ok(turns < 60, `listing 120 keys took ${turns} event-loop turns`);
+  }));
