@@ -1,6 +1,6 @@
 // The ingest stage runner: list a store prefix page by page, publish ImageRefs, checkpoint a cursor after each acked page.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ListOptions, ObjectInfo } from '../../io/object_store.ts';
+import type { ListOptions, ListPage, ObjectInfo } from '../../io/object_store.ts';
 import { encodeImageRef } from '../../messages/image_ref.ts';
 import type { IngestStageOptions, StageConfig } from '../../topology/types.ts';
 import type { OutgoingMessage } from '../../transport/transport.ts';
@@ -73,14 +73,26 @@ async function ingest(ctx: StageContext<IngestStageConfig>, counters: StageCount
   const limitReached = (): boolean => o.limit > 0 && state.published >= o.limit;
   const producer = transport.producer({ clientId: stage.name });
   await producer.connect();
+  // The next page's listing, started while the current page is published (see below).
+  let listing: Promise<ListPage> | undefined;
   try {
     while (!stop.aborted && !limitReached()) {
       // One pass over everything after the cursor; a continuation token only within the pass (tokens can expire).
-      let token: string | undefined;
-      for (;;) {
+      const listPage = (token: string | undefined): Promise<ListPage> => {
         const listOptions: ListOptions = token !== undefined ? { continuationToken: token, maxKeys: o.pageSize } : { maxKeys: o.pageSize };
         if (token === undefined && state.lastKey !== '') listOptions.startAfter = state.lastKey;
-        const page = await store.list(o.prefix, listOptions);
+        return store.list(o.prefix, listOptions);
+      };
+      let page = await listPage(undefined);
+      for (;;) {
+        // List the next page while this one is published: a send can wait long on a bounded topic, and a listing
+        // can be slow (a store that stats every key, on an event loop a training step keeps busy), so the two
+        // overlap instead of the consumers idling while the next page is listed. The page is only read, the cursor
+        // still moves after the ack, so a crash repeats at most one page as before.
+        if (page.nextToken !== undefined && !stop.aborted && (o.limit === 0 || state.published + page.objects.length < o.limit)) {
+          listing = listPage(page.nextToken);
+          listing.catch(() => undefined); // awaited below, or settled in `finally` when we stop first
+        }
         const { messages, handled, skipped } = pageMessages(page.objects, o.limit > 0 ? o.limit - state.published : Infinity, (object) =>
           buildImageRef(object, { bucket: o.bucket, split: o.split, annotations }),
         );
@@ -104,12 +116,15 @@ async function ingest(ctx: StageContext<IngestStageConfig>, counters: StageCount
           logger.debug({ lastKey: state.lastKey, published: messages.length, skipped: skipped.length }, 'page published');
         }
         if (page.nextToken === undefined || stop.aborted || limitReached()) break;
-        token = page.nextToken;
+        page = await (listing ?? listPage(page.nextToken));
+        listing = undefined;
       }
       if (!o.watch || stop.aborted || limitReached()) break;
       await sleep(o.watchIntervalMs, undefined, { signal: stop }).catch(() => undefined);
     }
   } finally {
+    // A look-ahead listing still running when we stop (or a send failed) settles before we return.
+    await listing?.catch(() => undefined);
     await producer.disconnect();
   }
   logger.info({ ...counters, publishedTotal: state.published, lastKey: state.lastKey }, limitReached() ? 'ingest reached its limit' : 'ingest finished');

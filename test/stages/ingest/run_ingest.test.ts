@@ -124,6 +124,47 @@ test('after a crash mid-listing the next run resumes after the last acked page, 
   }
 });
 
+test('the next page is listed while the current one waits on a full topic, and the cursor still moves only after the ack', async () => {
+  const { store: local, cleanup } = await tempStore();
+  // Capacity 2 with a consumer that holds its first batch: the first page's send blocks until the gate opens.
+  const transport = new MemoryTransport({ topicDefaults: { capacity: 2 } });
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  const consumer = transport.consumer({ groupId: 'slow-reader' });
+  try {
+    const store = new RecordingStore(local);
+    await putImages(store, ['1.jpg', '2.jpg', '3.jpg', '4.jpg', '5.jpg', '6.jpg']);
+    const topology = testTopology({ ingest: { pageSize: 3 } });
+    await transport.createTopics([{ topic: 'test.images', partitions: 1 }]);
+    await consumer.connect();
+    await consumer.subscribe({ topics: ['test.images'], fromBeginning: true });
+    const consuming = consumer.run({ eachBatch: () => gate, maxBatchSize: 1 });
+    const stage = runIngestStage(context(topology, store, transport));
+    const deadline = Date.now() + 2000;
+    while (store.lists.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(stage.counters.pages, 0, 'the first page is still waiting for room');
+    assert.equal(store.lists.length, 2, 'the second page was listed while the first one was being sent');
+    assert.equal(await readCursor(store, 'ingest-unlabeled'), undefined, 'no cursor before the first page is acked');
+    open();
+    assert.deepEqual(await stage.done, { listed: 6, published: 6, skipped: 0, pages: 2 });
+    assert.deepEqual(
+      store.lists.map((l) => l.continuationToken ?? null),
+      [null, `${PREFIX}3.jpg`],
+    );
+    assert.equal((await readCursor(store, 'ingest-unlabeled'))?.lastKey, `${PREFIX}6.jpg`);
+    await consumer.stop();
+    await consuming;
+    const keys = (await published(transport, 'test.images')).map((r) => r.key);
+    assert.deepEqual(keys, ['1', '2', '3', '4', '5', '6'].map((n) => `${PREFIX}${n}.jpg`));
+  } finally {
+    open();
+    await transport.close();
+    await cleanup();
+  }
+});
+
 test('a cursor written for another prefix is ignored and listing starts over', async () => {
   const { store, cleanup } = await tempStore();
   const transport = new MemoryTransport();
