@@ -17,7 +17,9 @@ import { saveTinyTeacher } from '../stages/teacher/fixtures.ts';
 import { tinyTopologyYaml } from './tiny_topology.ts';
 
 const TOPOLOGY = (root: string): string =>
-  tinyTopologyYaml({ name: 'tiny-embedded', storeRoot: root, steps: 4, checkpointPrefix: 'runs/tiny/student', evalEvery: 4 });
+    // A continuous student (steps 0): the run ends when the pipeline is drained, so every ingested image is accounted
+  // for; a step budget may end the run first, by design, which would make the count racy.
+  tinyTopologyYaml({ name: 'tiny-embedded', storeRoot: root, steps: 0, checkpointPrefix: 'runs/tiny/student', evalEvery: 4 });
 
 test('ingest → teacher → filter → student: counts add up, bad images are rejected with reasons, a checkpoint lands', async () => {
   await initBackend('wasm');
@@ -59,10 +61,11 @@ test('ingest → teacher → filter → student: counts add up, bad images are r
     const reasons = rejected.map((m) => decodeRejection(m.value).reason).sort();
     assert.deepEqual(reasons, ['corrupt-image', 'empty-object', 'not-an-image']);
 
-    assert.equal(result.counters.student.steps, 4);
+    const steps = result.counters.student.steps;
+    assert.ok(steps >= 1, `the student trained (${steps} steps)`);
     const latest = JSON.parse(new TextDecoder().decode(await store.get('runs/tiny/student/latest.json'))) as { step: number };
-    assert.equal(latest.step, 4);
-    assert.ok(await store.head('runs/tiny/student/step-4/model.json'), 'the checkpoint holds a loadable TF.js model');
+    assert.equal(latest.step, steps, 'the final checkpoint is written when the run stops');
+    assert.ok(await store.head(`runs/tiny/student/step-${steps}/model.json`), 'the checkpoint holds a loadable TF.js model');
     await result.transport.close();
     assert.ok(tf.memory().numTensors <= before + 16, `tensors left: ${tf.memory().numTensors - before}`);
   } finally {
