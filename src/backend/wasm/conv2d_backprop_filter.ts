@@ -1,7 +1,7 @@
 // Conv2DBackpropFilter for the wasm backend (which has none): GEMMs over stride phases, or a swapped conv.
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { assertFloat32, assertNhwc, type KernelBackend, type KernelScope, requireInput, WASM, withScope } from './kernel_utils.ts';
+import { assertFloat32, assertNhwc, type KernelBackend, type KernelScope, requireInput, withScope, wasmKernel } from './kernel_utils.ts';
 
 /**
  * dW[kh,kw,ci,co] = Σ_{b,oh,ow} xpad[b, oh·sh + kh, ow·sw + kw, ci] · dy[b, oh, ow, co], computed one
@@ -150,13 +150,4 @@ export function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; back
   return backpropFilterWith('auto', args.backend, x, dy, args.attrs);
 }
 
-export const conv2dBackpropFilterConfig: tf.KernelConfig = {
-  kernelName: tf.Conv2DBackpropFilter,
-  backendName: WASM,
-  kernelFunc: (args) =>
-    conv2dBackpropFilter({
-      inputs: args.inputs,
-      backend: args.backend as KernelBackend,
-      attrs: args.attrs as unknown as tf.Conv2DBackpropFilterAttrs,
-    }),
-};
+export const conv2dBackpropFilterConfig: tf.KernelConfig = wasmKernel(tf.Conv2DBackpropFilter, (args) => conv2dBackpropFilter({ ...args, attrs: args.attrs as unknown as tf.Conv2DBackpropFilterAttrs }));

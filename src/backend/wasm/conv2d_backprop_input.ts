@@ -1,6 +1,6 @@
 // Conv2DBackpropInput for the wasm backend as one stride-1 conv2d per row phase, ~10× faster than wasm's own.
 import * as tf from '@tensorflow/tfjs';
-import { assertFloat32, assertNhwc, HeapCopier, type KernelBackend, type KernelScope, requireInput, WASM, withScope } from './kernel_utils.ts';
+import { assertFloat32, assertNhwc, HeapCopier, type KernelBackend, type KernelScope, requireInput, withScope, wasmKernel } from './kernel_utils.ts';
 
 /**
  * How one spatial dimension of the input gradient is computed. With g = h + padBefore the padded
@@ -143,13 +143,4 @@ export function conv2dBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backe
   return withScope(args.backend, (s) => backpropInput(s, dy, filter, args.attrs));
 }
 
-export const conv2dBackpropInputConfig: tf.KernelConfig = {
-  kernelName: tf.Conv2DBackpropInput,
-  backendName: WASM,
-  kernelFunc: (args) =>
-    conv2dBackpropInput({
-      inputs: args.inputs,
-      backend: args.backend as KernelBackend,
-      attrs: args.attrs as unknown as tf.Conv2DBackpropInputAttrs,
-    }),
-};
+export const conv2dBackpropInputConfig: tf.KernelConfig = wasmKernel(tf.Conv2DBackpropInput, (args) => conv2dBackpropInput({ ...args, attrs: args.attrs as unknown as tf.Conv2DBackpropInputAttrs }));

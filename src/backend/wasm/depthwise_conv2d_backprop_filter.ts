@@ -1,6 +1,6 @@
 // DepthwiseConv2dNativeBackpropFilter for the wasm backend (which has none), as one depthwise conv.
 import * as tf from '@tensorflow/tfjs';
-import { assertFloat32, assertUnitDilation, type KernelBackend, type KernelScope, requireInput, WASM, withScope } from './kernel_utils.ts';
+import { assertFloat32, assertUnitDilation, type KernelBackend, type KernelScope, requireInput, withScope, wasmKernel } from './kernel_utils.ts';
 
 /**
  * dW[kh,kw,c,m] = Σ_{b,oh,ow} xpad[b, oh·sh + kh·dh, ow·sw + kw·dw, c] · dy[b, oh, ow, c·M + m].
@@ -58,13 +58,4 @@ export function depthwiseConv2dBackpropFilter(args: {
   return withScope(args.backend, (s) => backpropFilter(s, x, dy, args.attrs));
 }
 
-export const depthwiseConv2dBackpropFilterConfig: tf.KernelConfig = {
-  kernelName: tf.DepthwiseConv2dNativeBackpropFilter,
-  backendName: WASM,
-  kernelFunc: (args) =>
-    depthwiseConv2dBackpropFilter({
-      inputs: args.inputs,
-      backend: args.backend as KernelBackend,
-      attrs: args.attrs as unknown as tf.DepthwiseConv2dNativeBackpropFilterAttrs,
-    }),
-};
+export const depthwiseConv2dBackpropFilterConfig: tf.KernelConfig = wasmKernel(tf.DepthwiseConv2dNativeBackpropFilter, (args) => depthwiseConv2dBackpropFilter({ ...args, attrs: args.attrs as unknown as tf.DepthwiseConv2dNativeBackpropFilterAttrs }));

@@ -1,6 +1,6 @@
 // DepthwiseConv2dNativeBackpropInput for the wasm backend (which has none): zero insertion + depthwise conv.
 import * as tf from '@tensorflow/tfjs';
-import { assertFloat32, assertUnitDilation, type KernelBackend, type KernelScope, requireInput, WASM, withScope } from './kernel_utils.ts';
+import { assertFloat32, assertUnitDilation, type KernelBackend, type KernelScope, requireInput, withScope, wasmKernel } from './kernel_utils.ts';
 
 /**
  * dx[b,h,w,c] = Σ_{kh,kw,m} dy[b,oh,ow,c·M+m] · W[kh,kw,c,m] with h = oh·sh + kh·dh − padTop.
@@ -63,13 +63,4 @@ export function depthwiseConv2dBackpropInput(args: {
   return withScope(args.backend, (s) => backpropInput(s, dy, filter, args.attrs));
 }
 
-export const depthwiseConv2dBackpropInputConfig: tf.KernelConfig = {
-  kernelName: tf.DepthwiseConv2dNativeBackpropInput,
-  backendName: WASM,
-  kernelFunc: (args) =>
-    depthwiseConv2dBackpropInput({
-      inputs: args.inputs,
-      backend: args.backend as KernelBackend,
-      attrs: args.attrs as unknown as tf.DepthwiseConv2dNativeBackpropInputAttrs,
-    }),
-};
+export const depthwiseConv2dBackpropInputConfig: tf.KernelConfig = wasmKernel(tf.DepthwiseConv2dNativeBackpropInput, (args) => depthwiseConv2dBackpropInput({ ...args, attrs: args.attrs as unknown as tf.DepthwiseConv2dNativeBackpropInputAttrs }));

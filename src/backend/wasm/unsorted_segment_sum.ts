@@ -1,6 +1,6 @@
 // UnsortedSegmentSum for the wasm backend (the gradient of gather), as one native ScatterNd.
 import * as tf from '@tensorflow/tfjs';
-import { type KernelBackend, type KernelScope, requireInput, WASM, withScope } from './kernel_utils.ts';
+import { type KernelBackend, type KernelScope, requireInput, withScope, wasmKernel } from './kernel_utils.ts';
 
 /**
  * out[s, ...] = Σ_{i : ids[i] = s} x[i, ...] for s in [0, numSegments); ids outside that range are
@@ -49,13 +49,4 @@ export function unsortedSegmentSum(args: { inputs: tf.NamedTensorInfoMap; backen
   return withScope(args.backend, (s) => segmentSum(s, x, ids, args.attrs.numSegments));
 }
 
-export const unsortedSegmentSumConfig: tf.KernelConfig = {
-  kernelName: tf.UnsortedSegmentSum,
-  backendName: WASM,
-  kernelFunc: (args) =>
-    unsortedSegmentSum({
-      inputs: args.inputs,
-      backend: args.backend as KernelBackend,
-      attrs: args.attrs as unknown as tf.UnsortedSegmentSumAttrs,
-    }),
-};
+export const unsortedSegmentSumConfig: tf.KernelConfig = wasmKernel(tf.UnsortedSegmentSum, (args) => unsortedSegmentSum({ ...args, attrs: args.attrs as unknown as tf.UnsortedSegmentSumAttrs }));
