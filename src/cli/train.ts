@@ -9,6 +9,7 @@ import type { DetectorConfig } from '../model/detector_config.ts';
 import { saveDetector } from '../model/store_io.ts';
 import { loadTopology } from '../topology/index.ts';
 import type { CompiledTopology, StudentStageOptions } from '../topology/types.ts';
+import { augmentPreset, type AugmentOptions } from '../train/augment.ts';
 import { trainSupervised, type SupervisedTrainResult, type TrainProgress } from '../train/supervised.ts';
 import { createLogger, type Logger } from '../util/logger.ts';
 
@@ -35,6 +36,7 @@ export interface TrainFlags {
   labeled?: string;
   test?: string;
   seed?: number;
+  augment?: string;
   backend?: BackendName;
   set?: string[];
 }
@@ -60,6 +62,9 @@ export interface TrainPlan {
   evalImages: number;
   checkpointEvery: number;
   seed: number;
+  /** Training-time augmentation: teacher strong (zoom + colour), labeled-only student flips. */
+  augment: AugmentOptions;
+  augmentName: string;
   resume: boolean;
   /** Evaluation post-processing: the topology's thresholds, as the teacher stage applies them. */
   postprocess: { scoreThreshold: number; topKPerLevel: number; nmsIou: number; maxDetections: number };
@@ -99,6 +104,7 @@ export function trainCommand(io: TrainCommandIo = { stdout: process.stdout, stde
     .option('--labeled <key>', 'COCO annotations of the training split [the labeled ingest stage\'s]')
     .option('--test <key>', 'COCO annotations of the held-out split [the student stage\'s evalAnnotations]')
     .option('--seed <n>', 'seed of shuffling and augmentation', parseInteger)
+    .option('--augment <preset>', 'augmentation: none | flip | strong (zoom + colour jitter) [teacher: strong, student: flip]')
     .addOption(new Option('--backend <name>', 'compute backend [the topology\'s]').choices(BACKEND_NAMES))
     .option('--set <path=value>', 'override a topology field (repeatable)', (v: string, prev: string[] = []) => [...prev, v]);
 
@@ -148,6 +154,9 @@ export function planTraining(topology: CompiledTopology, role: TrainRole, flags:
       out = `${student.options.checkpointPrefix}-labeled-only`;
     }
   }
+  const augmentName = flags.augment ?? (role === 'teacher' ? 'strong' : 'flip');
+  augmentPreset(augmentName); // a bad name fails here, before any work
+
   let store: ObjectStore;
   if (flags.store !== undefined) store = new LocalStore({ root: flags.store });
   else if (topology.store.kind === 'local') store = new LocalStore({ root: topology.store.root });
@@ -171,6 +180,8 @@ export function planTraining(topology: CompiledTopology, role: TrainRole, flags:
     evalImages: defaults.evalImages,
     checkpointEvery: flags.checkpointEvery ?? defaults.checkpointEvery,
     seed: flags.seed ?? defaults.seed,
+    augmentName,
+    augment: augmentPreset(augmentName),
     resume: flags.resume ?? false,
     postprocess: {
       scoreThreshold: topology.thresholds.candidate,
@@ -204,6 +215,7 @@ export async function runTraining(plan: TrainPlan, io: TrainCommandIo, options: 
       checkpointPrefix: plan.checkpointPrefix,
       resume: plan.resume,
       seed: plan.seed,
+      augment: plan.augment,
       postprocess: plan.postprocess,
       onProgress: progress.update,
       logger,

@@ -11,6 +11,7 @@ import { ObjectNotFoundError, type ObjectStore } from '../io/object_store.ts';
 import { preprocessImages } from '../model/detector.ts';
 import type { Logger } from '../util/logger.ts';
 import { categoryMap, type CategoryMap } from '../eval/coco_categories.ts';
+import { augmentImage, type AugmentOptions } from './augment.ts';
 import { mixSeed, SeededRng } from './rng.ts';
 import { buildTargets, disposeTargets, type BatchTargets, type ImageBoxes } from './targets.ts';
 
@@ -191,8 +192,10 @@ export interface BatchOptions {
   shuffleSeed: number;
   /** Continue from here (a position a previous stream reported). Default the start of epoch 0. */
   start?: SamplerPosition;
-  /** Mirror each image left–right with probability ½, drawn from the rng. Default false. */
+  /** Mirror each image left–right with probability ½, drawn from the rng. Default false. Ignored when `augment` is given. */
   flip?: boolean;
+  /** Flip + zoom + colour jitter (src/train/augment.ts), drawn from the rng; replaces `flip`. */
+  augment?: AugmentOptions;
   assign?: AssignOptions;
 }
 
@@ -226,7 +229,7 @@ export function* trainingBatches(dataset: DetectionDataset, batchSize: number, r
   let { epoch, index } = options.start ?? START_POSITION;
   let order = epochOrder(n, options.shuffleSeed, epoch);
   for (;;) {
-    const picked: DatasetImage[] = [];
+    let picked: DatasetImage[] = [];
     const flips: boolean[] = [];
     while (picked.length < batchSize) {
       if (index >= n) {
@@ -235,14 +238,24 @@ export function* trainingBatches(dataset: DetectionDataset, batchSize: number, r
         order = epochOrder(n, options.shuffleSeed, epoch);
       }
       picked.push(dataset.images[order[index++]]);
-      flips.push(options.flip === true && rng.next() < 0.5);
+      if (!options.augment) flips.push(options.flip === true && rng.next() < 0.5);
     }
-    const boxes: ImageBoxes[] = picked.map((im, i) => ({
-      boxes: flips[i] ? im.boxes.map((b) => flipBox(b, size)) : im.boxes,
-      classIds: im.classIds,
-    }));
+    let boxes: ImageBoxes[];
+    if (options.augment) {
+      const augment = options.augment;
+      const augmented = picked.map((im) => augmentImage(im, size, rng, augment));
+      boxes = augmented.map((a) => ({ boxes: a.boxes, classIds: a.classIds }));
+      flips.push(...augmented.map((a) => a.flipped));
+      // The pixels already carry the flip.
+      picked = picked.map((im, i) => ({ ...im, pixels: augmented[i].pixels }));
+    } else {
+      boxes = picked.map((im, i) => ({
+        boxes: flips[i] ? im.boxes.map((b) => flipBox(b, size)) : im.boxes,
+        classIds: im.classIds,
+      }));
+    }
     const targets = buildTargets(options.anchors, boxes, numClasses, options.assign);
-    const images = imagesToTensor(picked, size, flips);
+    const images = imagesToTensor(picked, size, options.augment ? undefined : flips);
     yield { images, targets, imageIds: picked.map((im) => im.id), flipped: flips, boxes, position: { epoch, index } };
   }
 }

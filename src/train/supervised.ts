@@ -9,6 +9,7 @@ import { loadDetector } from '../model/store_io.ts';
 import type { PostprocessOptions } from '../postprocess/detections.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { ResumableAdam } from './adam.ts';
+import type { AugmentOptions } from './augment.ts';
 import { sameCategories } from '../eval/coco_categories.ts';
 import { loadCheckpoint, readLatest, restoreOptimizer, saveCheckpoint, type CheckpointState } from './checkpoint.ts';
 import {
@@ -57,8 +58,10 @@ export interface SupervisedTrainOptions {
   /** Continue from `<checkpointPrefix>/latest.json` when present. Without it an existing checkpoint is an error. */
   resume?: boolean;
   seed: number;
-  /** Random horizontal flips. Default true. */
+  /** Random horizontal flips. Default true. Ignored when `augment` is given. */
   flip?: boolean;
+  /** Flip + zoom + colour jitter (src/train/augment.ts); replaces `flip`. */
+  augment?: AugmentOptions;
   /** Loss settings; the distillation kind must be 'none' (there is no teacher here). Default DEFAULT_OBJECTIVE without distillation. */
   objective?: ObjectiveConfig;
   postprocess?: Omit<PostprocessOptions, 'imageSize'>;
@@ -162,6 +165,7 @@ export async function trainSupervised(options: SupervisedTrainOptions): Promise<
       shuffleSeed: mixSeed(options.seed, 2),
       start,
       flip: options.flip ?? true,
+      augment: options.augment,
     });
     let position = start;
     let step = state.step;
