@@ -26,6 +26,7 @@ export const DEFAULT_TEACHER_OPTIONS: Readonly<Omit<TeacherStageOptions, 'checkp
   fetchConcurrency: 8,
   maxImagePixels: 40_000_000,
   maxBatchWaitMs: 200,
+  filter: true,
 });
 
 export const DEFAULT_STUDENT_OPTIONS: Readonly<Omit<StudentStageOptions, 'checkpointPrefix' | 'evalAnnotations'>> = Object.freeze({

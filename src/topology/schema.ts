@@ -199,6 +199,7 @@ export const teacherOptionsSchema = mapping({
   fetchConcurrency: positiveInt().default(DEFAULT_TEACHER_OPTIONS.fetchConcurrency),
   maxImagePixels: positiveInt().default(DEFAULT_TEACHER_OPTIONS.maxImagePixels),
   maxBatchWaitMs: duration().default(DEFAULT_TEACHER_OPTIONS.maxBatchWaitMs),
+  filter: boolean().default(DEFAULT_TEACHER_OPTIONS.filter),
 });
 
 export const studentOptionsSchema = mapping({

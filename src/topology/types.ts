@@ -55,6 +55,11 @@ export interface TeacherStageOptions {
   maxImagePixels: number;
   /** Max wait to fill a batch before running a partial one. */
   maxBatchWaitMs: number;
+  /**
+   * SAD's at-least-one-detection filter: unlabeled images without a detection ≥ τ become rejections. False sends
+   * them on as samples with no hard labels (all background, soft labels only) — the unfiltered ablation.
+   */
+  filter: boolean;
 }
 
 export interface StudentStageOptions {

@@ -45,16 +45,17 @@ export function maxProbability(probs: ArrayLike<number>): number {
 /**
  * SAD's filter. Labeled (and, should they arrive, test) images always become samples with their ground truth as
  * hard labels — an image without objects is a valid negative example. Unlabeled images become samples with the
- * teacher's detections ≥ τ as hard labels, or a rejection when there is none.
+ * teacher's detections ≥ τ as hard labels, or a rejection when there is none (with `filter: false`, a sample
+ * without hard labels).
  */
 export function decideLabels(
   input: { ref: ImageRef; transform: LetterboxTransform; detections: readonly Detection[]; probs: ArrayLike<number> },
-  options: { hardLabel: number; numClasses: number },
+  options: { hardLabel: number; numClasses: number; filter?: boolean },
 ): LabelDecision {
   if (input.ref.split !== 'unlabeled') {
     return { kind: 'sample', hard: hardLabelsFromGroundTruth(input.ref.gt ?? [], input.transform, options.numClasses), source: 'ground-truth' };
   }
   const hard = hardLabelsFromDetections(input.detections, options.hardLabel);
-  if (hard.length === 0) return { kind: 'rejected', reason: REJECTION_REASONS.noDetections, maxScore: maxProbability(input.probs) };
+  if (hard.length === 0 && options.filter !== false) return { kind: 'rejected', reason: REJECTION_REASONS.noDetections, maxScore: maxProbability(input.probs) };
   return { kind: 'sample', hard, source: 'teacher' };
 }

@@ -256,7 +256,7 @@ class BatchProcessor {
     const thresholds = this.ctx.topology.thresholds;
     const decision = decideLabels(
       { ref: image.ref, transform: image.transform, detections: outputs.detections[k], probs },
-      { hardLabel: thresholds.hardLabel, numClasses: this.teacher.numClasses },
+      { hardLabel: thresholds.hardLabel, numClasses: this.teacher.numClasses, filter: this.ctx.stage.options.filter },
     );
     if (decision.kind === 'rejected') {
       return { to: 'rejected', reason: decision.reason, message: rejectionMessage(image.ref, decision.reason, decision.maxScore, this.ctx.stage.name) };

@@ -57,6 +57,16 @@ test('the filter rejects unlabeled images without a hard label and reports the b
   assert.equal(kept.kind === 'sample' && kept.hard.length, 2);
 });
 
+test('with the filter off, an unlabeled image without a hard label is a sample with none (soft labels only)', () => {
+  const t = letterboxTransform(64, 64, 64);
+  const probs = Float32Array.from([0.01, 0.2, 0.03, 0.4, 0.05, 0.001]);
+  assert.deepEqual(decideLabels({ ref: imageRef('u.jpg'), transform: t, detections: dets, probs }, { hardLabel: 0.95, numClasses: 3, filter: false }), {
+    kind: 'sample',
+    hard: [],
+    source: 'teacher',
+  });
+});
+
 test('labeled and test images keep their ground truth as hard labels, even with no detections or no objects', () => {
   const t = letterboxTransform(64, 64, 64);
   const probs = new Float32Array(6);

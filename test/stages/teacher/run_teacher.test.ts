@@ -199,6 +199,20 @@ test('the filter rejects unlabeled images without a detection ≥ τ and keeps l
   }
 });
 
+test('with filter: false, unlabeled images without a detection become samples with no hard labels', async () => {
+  const h = await harness({ teacher: { batchSize: 4, filter: false } });
+  try {
+    for (const n of [1, 2]) await h.store.put(`img/u${n}.jpg`, await encodedImage(64, 64, 'jpeg', n));
+    await publish(h, [imageRef('img/u1.jpg'), imageRef('img/u2.jpg')]);
+    const counters = await runToDrain(h, context(h));
+    assert.deepEqual([counters.samples, counters.rejected], [2, 0]);
+    const samples = (await readAll(h, 'samples')).map((m) => decodeSample(m.value));
+    assert.deepEqual(samples.map((s) => [s.ref.split, s.hard.length]), [['unlabeled', 0], ['unlabeled', 0]]);
+  } finally {
+    await h.cleanup();
+  }
+});
+
 test('a graceful stop commits the finished model batch; a restart picks up the rest without duplicates', async () => {
   const h = await harness({ teacher: { batchSize: 2 } }, CONFIDENT_BIAS);
   try {
