@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { corpusCommand } from './corpus.ts';
 import { evalCommand } from './eval.ts';
+import { experimentCellCommand, experimentCommand } from './experiment.ts';
 import { modelCommand } from './model_info.ts';
 import { runCommand } from './run.ts';
 import { trainCommand } from './train.ts';
@@ -16,6 +17,8 @@ export function buildProgram(): Command {
   program.addCommand(modelCommand());
   program.addCommand(trainCommand());
   program.addCommand(runCommand());
+  program.addCommand(experimentCommand());
+  program.addCommand(experimentCellCommand(), { hidden: true });
   return program;
 }
 

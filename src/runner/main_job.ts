@@ -192,24 +192,24 @@ async function compileWithSteps(file: string, env: Env, overrides: readonly stri
   return loadTopology(file, { env, overrides: [...overrides, `stages.${name}.options.steps=${steps}`] });
 }
 
-function stageOf<K extends StageConfig['kind']>(topology: CompiledTopology, kind: K): Extract<StageConfig, { kind: K }> {
+export function stageOf<K extends StageConfig['kind']>(topology: CompiledTopology, kind: K): Extract<StageConfig, { kind: K }> {
   const stages = topology.stages.filter((s): s is Extract<StageConfig, { kind: K }> => s.kind === kind);
   if (stages.length !== 1) throw new Error(`${topology.source}: the main job needs exactly one ${kind} stage, found ${stages.length}`);
   return stages[0];
 }
 
-function timestampId(d: Date): string {
+export function timestampId(d: Date): string {
   return d.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
 }
 
-function formatBackend(b: BackendInfo): string {
+export function formatBackend(b: BackendInfo): string {
   const extra = b.name === 'wasm' ? `, simd ${b.simd ? 'on' : 'off'}, ${b.threads} thread${b.threads === 1 ? '' : 's'}` : '';
   const warnings = b.warnings.length > 0 ? ` (warnings: ${b.warnings.join('; ')})` : '';
   return `backend ${b.name} (${b.source}; ${b.package}, tfjs ${b.tfjsVersion}${extra})${warnings}`;
 }
 
 /** Reuses the corpus under `corpus/` when its manifest exists, else generates the default one. */
-async function ensureCorpus(store: ObjectStore, corpus: NonNullable<MainJobOptions['corpus']>, io: TrainCommandIo): Promise<CorpusManifest> {
+export async function ensureCorpus(store: ObjectStore, corpus: NonNullable<MainJobOptions['corpus']>, io: TrainCommandIo): Promise<CorpusManifest> {
   const existing = await readCorpusManifest(store, CORPUS_PREFIX);
   if (existing) {
     io.stderr.write(`corpus: reusing ${store.describe()}/${manifestKey(CORPUS_PREFIX)}\n`);
@@ -225,7 +225,7 @@ async function ensureCorpus(store: ObjectStore, corpus: NonNullable<MainJobOptio
 }
 
 /** Copies the bundled teacher (model.json + weight shards) into the store when the store has none. */
-async function ensureTeacher(store: ObjectStore, prefix: string, bundled: string, topologyFile: string): Promise<void> {
+export async function ensureTeacher(store: ObjectStore, prefix: string, bundled: string, topologyFile: string): Promise<void> {
   if ((await store.head(joinKey(prefix, 'model.json'))) !== undefined) return;
   let files: string[];
   try {
@@ -249,7 +249,7 @@ async function ensureTeacher(store: ObjectStore, prefix: string, bundled: string
  * (made for a durable transport); with the in-memory topics of the embedded runner the messages of an earlier
  * run are gone, so a leftover cursor would only make this run skip images (all of them, on a second run).
  */
-async function resetIngestCursors(topology: CompiledTopology, store: ObjectStore, io: TrainCommandIo): Promise<void> {
+export async function resetIngestCursors(topology: CompiledTopology, store: ObjectStore, io: TrainCommandIo): Promise<void> {
   for (const stage of topology.stages.filter((s) => s.kind === 'ingest')) {
     const key = cursorKey(stage.name);
     if ((await store.head(key)) === undefined) continue;
@@ -435,7 +435,7 @@ async function filterStats(topology: CompiledTopology, store: ObjectStore, trans
 }
 
 /** Object key → number of ground-truth objects, from the unlabeled split's annotation files that exist. */
-async function unlabeledTruth(store: ObjectStore, annotationKeys: string[]): Promise<Map<string, number>> {
+export async function unlabeledTruth(store: ObjectStore, annotationKeys: string[]): Promise<Map<string, number>> {
   const truth = new Map<string, number>();
   for (const key of annotationKeys) {
     if ((await store.head(key)) === undefined) continue;
