@@ -49,6 +49,8 @@ export interface ObjectStore {
   delete(key: string): Promise<void>;
   /** Human-readable location for logs, e.g. `file:///data/store` or `s3://bucket`. */
   describe(): string;
+  /** Releases connections (S3's sockets); the store cannot be used afterwards. Optional: a directory holds none. */
+  close?(): void | Promise<void>;
 }
 
 /** Iterates over every object under a prefix, following pagination. */
