@@ -1,10 +1,8 @@
 // The embedded runner: every stage of a topology in one process over the in-memory transport and a local store.
-import { LocalStore } from '../io/local_store.ts';
+import { openStore as openStoreOf } from '../io/open_store.ts';
 import type { ObjectStore } from '../io/object_store.ts';
-import { runIngestStage, type IngestStageConfig } from '../stages/ingest/run_ingest.ts';
-import type { RunningStage, StageContext, StageCounters } from '../stages/stage.ts';
-import { runStudentStage, type StudentStageConfig } from '../stages/student/index.ts';
-import { runTeacherStage, type TeacherStageConfig } from '../stages/teacher/run_teacher.ts';
+import type { RunningStage, StageCounters } from '../stages/stage.ts';
+import { startStage } from '../stages/start_stage.ts';
 import type { CompiledTopology, StageConfig } from '../topology/types.ts';
 import { MemoryTransport } from '../transport/memory.ts';
 import type { Logger } from '../util/logger.ts';
@@ -31,24 +29,9 @@ export interface EmbeddedRunResult {
   stoppedBy: 'completed' | 'signal';
 }
 
-/** Opens the topology's store; the embedded runner supports local directories. */
+/** Opens the topology's store: a local directory or an S3 bucket (the transport stays in memory either way). */
 export function openStore(topology: CompiledTopology): ObjectStore {
-  if (topology.store.kind !== 'local') {
-    throw new Error(`${topology.source}: config.store.kind '${topology.store.kind}' needs the distributed runner; the embedded runner uses a local store`);
-  }
-  return new LocalStore({ root: topology.store.root });
-}
-
-function start(ctx: StageContext): RunningStage {
-  const stage: StageConfig = ctx.stage;
-  switch (stage.kind) {
-    case 'ingest':
-      return runIngestStage(ctx as StageContext<IngestStageConfig>);
-    case 'teacher':
-      return runTeacherStage(ctx as StageContext<TeacherStageConfig>);
-    case 'student':
-      return runStudentStage(ctx as StageContext<StudentStageConfig>);
-  }
+  return openStoreOf(topology.store);
 }
 
 /**
@@ -75,7 +58,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
     for (const config of topology.stages.filter((s) => s.kind === kind)) {
       for (let replica = 0; replica < config.parallelism; replica++) {
         const name = config.parallelism > 1 ? `${config.name}#${replica}` : config.name;
-        const stage = start({
+        const stage = startStage({
           topology,
           stage: config,
           store,
