@@ -5,6 +5,7 @@ import { evalCommand } from './eval.ts';
 import { experimentCellCommand, experimentCommand } from './experiment.ts';
 import { modelCommand } from './model_info.ts';
 import { runCommand } from './run.ts';
+import { statusCommand } from './status.ts';
 import { trainCommand } from './train.ts';
 
 export function buildProgram(): Command {
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   program.addCommand(modelCommand());
   program.addCommand(trainCommand());
   program.addCommand(runCommand());
+  program.addCommand(statusCommand());
   program.addCommand(experimentCommand());
   program.addCommand(experimentCellCommand(), { hidden: true });
   return program;

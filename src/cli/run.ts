@@ -1,6 +1,10 @@
 // `distillery run all`: the main job — corpus, teacher, pipeline, baseline, evaluation and the run report.
 import { Argument, Command, InvalidArgumentError } from 'commander';
-import { runMainJob } from '../runner/main_job.ts';
+import { initBackend } from '../backend/backend.ts';
+import { formatBackend, runMainJob } from '../runner/main_job.ts';
+import { runStageProcess, stageByName } from '../runner/stage_process.ts';
+import { describeTopology, loadTopology } from '../topology/index.ts';
+import { createLogger } from '../util/logger.ts';
 import type { TrainCommandIo } from './train.ts';
 
 export const DEFAULT_TOPOLOGY = 'topologies/embedded.yaml';
@@ -11,28 +15,51 @@ interface RunFlags {
   set?: string[];
   runId?: string;
   baseline: boolean;
+  statusEvery: number;
+}
+
+/** `run <stage>`: one stage of the topology as this process, over the topology's (shared) transport and store. */
+async function runOneStage(name: string, flags: RunFlags, io: TrainCommandIo, signal: AbortSignal): Promise<void> {
+  const env = flags.runId === undefined ? process.env : { ...process.env, DISTILLERY_RUN_ID: flags.runId };
+  const topology = await loadTopology(flags.topology, { env, overrides: flags.set });
+  const stage = stageByName(topology, name);
+  if (flags.steps !== undefined) throw new Error('--steps applies to `run all`; for one stage use --set stages.<name>.options.steps=N');
+  const logger = createLogger();
+  if (stage.kind !== 'ingest') {
+    const backend = await initBackend(topology.backend);
+    io.stderr.write(`${formatBackend(backend)}\n`);
+  }
+  io.stdout.write(`${describeTopology(topology)}\n\nrunning stage '${stage.name}' (${stage.kind}); SIGTERM or Ctrl-C stops it gracefully\n`);
+  await runStageProcess({ topology, stageName: name, logger, signal, status: io.stderr, statusEveryMs: flags.statusEvery * 1000 });
 }
 
 export function runCommand(io: TrainCommandIo = { stdout: process.stdout, stderr: process.stderr }): Command {
   const command = new Command('run')
-    .description('run a pipeline; `run all` is the main job: distil the student, train the labeled-only baseline, evaluate all three, write the report')
-    .addArgument(new Argument('<what>', 'what to run').choices(['all']))
+    .description(
+      'run a pipeline: `run all` is the main job (every stage in one process: distil the student, train the labeled-only baseline, evaluate all three, write the report); `run <stage>` runs one stage of a Kafka topology as this process (stop it with SIGTERM/Ctrl-C: it drains, commits and exits)',
+    )
+    .addArgument(new Argument('<what>', "'all', or the name of one stage in the topology (e.g. ingest-labeled, teacher, student)"))
     .option('--topology <file>', 'topology YAML', DEFAULT_TOPOLOGY)
     .option('--steps <n>', "student steps (= --set stages.student.options.steps=N); the baseline trains as many", parseInteger)
     .option('--set <path=value>', 'override a topology field (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--run-id <id>', 'names the run (checkpoints under runs/<id>/, report in the topology runDir) [DISTILLERY_RUN_ID, else a timestamp]')
-    .option('--no-baseline', 'skip training the labeled-only baseline (its row shows n/a)');
+    .option('--no-baseline', 'skip training the labeled-only baseline (its row shows n/a)')
+    .option('--status-every <seconds>', 'run <stage>: print the stage counters every n seconds (0 = off)', parseNonNegative, 10);
 
-  command.action(async (_what: 'all', flags: RunFlags) => {
+  command.action(async (what: string, flags: RunFlags) => {
     const controller = new AbortController();
     const onSignal = (): void => {
-      io.stderr.write('\nstopping (the student checkpoints); press Ctrl-C again to abort\n');
+      io.stderr.write('\nstopping gracefully (finish the batch, commit, checkpoint); press Ctrl-C again to abort\n');
       controller.abort();
       process.once('SIGINT', () => process.exit(130));
     };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
+      if (what !== 'all') {
+        await runOneStage(what, flags, io, controller.signal);
+        return;
+      }
       await runMainJob({
         topologyFile: flags.topology,
         overrides: flags.set,
@@ -48,6 +75,12 @@ export function runCommand(io: TrainCommandIo = { stdout: process.stdout, stderr
     }
   });
   return command;
+}
+
+function parseNonNegative(value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+(\.\d+)?\s*$/.test(value) || !Number.isFinite(n)) throw new InvalidArgumentError('expected a number of seconds ≥ 0');
+  return n;
 }
 
 function parseInteger(value: string): number {
