@@ -76,6 +76,12 @@ export const s3StoreSchema = mapping({
   forcePathStyle: boolean().optional(),
 });
 
+const positiveDuration = () =>
+  field("a positive duration such as '500ms', '30s', '5m' or a number of milliseconds", (v) => {
+    const ms = parseDuration(v);
+    return ms !== undefined && ms > 0 ? ms : undefined;
+  });
+
 export const memoryTransportSchema = mapping({
   kind: z.literal('memory'),
   capacity: positiveInt().default(DEFAULT_MEMORY_CAPACITY),
@@ -85,6 +91,9 @@ export const kafkaTransportSchema = mapping({
   kind: z.literal('kafka'),
   brokers: stringList('a list of host:port brokers (or a comma-separated string)', 'host:port', (s) => /^[^\s:,]+:\d{1,5}$/.test(s)),
   clientId: text().default(DEFAULT_KAFKA_CLIENT_ID),
+  // Consumer liveness: a member silent this long loses its partitions (kafkajs default 30 s).
+  sessionTimeoutMs: positiveDuration().optional(),
+  heartbeatIntervalMs: positiveDuration().optional(),
 });
 
 // Kafka's legal topic characters and length.
@@ -175,12 +184,6 @@ export const STAGE_ROLES = {
   teacher: { key: 'input', role: 'images', carries: 'consumes ImageRefs' },
   student: { key: 'input', role: 'samples', carries: 'consumes Samples' },
 } as const satisfies Record<(typeof STAGE_KINDS)[number], { key: string; role: TopicRole; carries: string }>;
-
-const positiveDuration = () =>
-  field("a positive duration such as '500ms', '30s', '5m' or a number of milliseconds", (v) => {
-    const ms = parseDuration(v);
-    return ms !== undefined && ms > 0 ? ms : undefined;
-  });
 
 export const ingestOptionsSchema = mapping({
   prefix: text('a store prefix, e.g. corpus/unlabeled/images/'),

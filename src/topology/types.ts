@@ -9,7 +9,17 @@ export type StoreConfig =
   | { kind: 'local'; root: string }
   | { kind: 's3'; bucket: string; endpoint?: string; region: string; forcePathStyle: boolean };
 
-export type TransportConfig = { kind: 'memory'; capacity: number } | { kind: 'kafka'; brokers: string[]; clientId: string };
+export type TransportConfig =
+  | { kind: 'memory'; capacity: number }
+  | {
+      kind: 'kafka';
+      brokers: string[];
+      clientId: string;
+      /** A consumer silent this long is dropped from its group and its partitions move (default 30 s). */
+      sessionTimeoutMs?: number;
+      /** How often consumers heartbeat; well under the session timeout (default 3 s). */
+      heartbeatIntervalMs?: number;
+    };
 
 export interface TopicConfig {
   name: string;

@@ -21,6 +21,16 @@ export function openTransport(config: TransportConfig, options: OpenTransportOpt
     case 'memory':
       return new MemoryTransport({ topicDefaults: { capacity: config.capacity } });
     case 'kafka':
-      return new KafkaTransport({ ...options.kafka, brokers: config.brokers, clientId: config.clientId, logger: options.logger });
+      return new KafkaTransport({
+        ...options.kafka,
+        brokers: config.brokers,
+        clientId: config.clientId,
+        logger: options.logger,
+        consumer: {
+          ...options.kafka?.consumer,
+          ...(config.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: config.sessionTimeoutMs }),
+          ...(config.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: config.heartbeatIntervalMs }),
+        },
+      });
   }
 }

@@ -154,7 +154,7 @@ describe('compileTopology defaults', () => {
   it('reads durations, number strings and comma-separated lists', () => {
     const t = compile(`
 config:
-  transport: {kind: kafka, brokers: "a:9092, b:9093"}
+  transport: {kind: kafka, brokers: "a:9092, b:9093", sessionTimeoutMs: 10s, heartbeatIntervalMs: 500ms}
 model:
   anchors: {ratios: "0.5,1,2", levels: [3, 4]}
 stages:
@@ -163,7 +163,7 @@ stages:
   - kind: ingest
     options: {prefix: p/, split: unlabeled, watch: "true", watchIntervalMs: 5m}
 `);
-    assert.deepEqual(t.transport, { kind: 'kafka', brokers: ['a:9092', 'b:9093'], clientId: 'distillery' });
+    assert.deepEqual(t.transport, { kind: 'kafka', brokers: ['a:9092', 'b:9093'], clientId: 'distillery', sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500 });
     assert.deepEqual(t.anchors.ratios, [0.5, 1, 2]);
     assert.deepEqual(t.student.levels, [3, 4]);
     assert.deepEqual(stage(t, 'teacher').options, { checkpoint: 'm', batchSize: 16, fetchConcurrency: 8, maxImagePixels: 40e6, maxBatchWaitMs: 1500, filter: true });
