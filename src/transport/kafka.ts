@@ -60,7 +60,7 @@ import {
   type Transport,
 } from './transport.ts';
 
-const { Kafka, Partitioners, logLevel: KafkaLogLevel } = kafkajs;
+const { Kafka, Partitioners, AssignerProtocol, logLevel: KafkaLogLevel } = kafkajs;
 
 /** Timings of group membership and fetching; the defaults suit production, tests shorten them. */
 export interface KafkaConsumerTimings {
@@ -74,6 +74,14 @@ export interface KafkaConsumerTimings {
   maxWaitTimeMs?: number;
   /** Fetch size per partition (kafkajs default 1 MiB); batches are then cut to `maxBatchSize` messages. */
   maxBytesPerPartition?: number;
+}
+
+/** What `describeGroup` reports. */
+export interface GroupDescription {
+  groupId: string;
+  /** Kafka's group state: Stable, PreparingRebalance, CompletingRebalance, Empty, Dead. */
+  state: string;
+  members: Array<{ memberId: string; clientId: string; host: string; partitions: TopicPartition[] }>;
 }
 
 export interface KafkaRetryOptions {
@@ -389,6 +397,23 @@ export class KafkaTransport implements Transport {
     const admin = await this.admin();
     const offsets = await this.adminCall(`offsets of ${topic}`, () => admin.fetchTopicOffsets(topic));
     return offsets.map((o) => ({ partition: o.partition, low: o.low, high: o.high })).sort((a, b) => a.partition - b.partition);
+  }
+
+  /** A group's state and live members with their assigned partitions (for `distillery status` and tests). */
+  async describeGroup(groupId: string): Promise<GroupDescription> {
+    const admin = await this.admin();
+    const { groups } = await this.adminCall(`describing group ${groupId}`, () => admin.describeGroups([groupId]));
+    const group = groups.find((g) => g.groupId === groupId);
+    if (group === undefined) return { groupId, state: 'Dead', members: [] };
+    return {
+      groupId,
+      state: group.state,
+      members: group.members.map((m) => {
+        const decoded = m.memberAssignment.length > 0 ? AssignerProtocol.MemberAssignment.decode(m.memberAssignment) : null;
+        const partitions = Object.entries(decoded?.assignment ?? {}).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
+        return { memberId: m.memberId, clientId: m.clientId, host: m.clientHost, partitions };
+      }),
+    };
   }
 
   async groupOffsets(groupId: string, topic: string): Promise<PartitionOffset[]> {
@@ -725,7 +750,8 @@ export class KafkaTransportConsumer implements Consumer {
       this.fetchedSinceJoin = false;
       this.crashes = 0;
       this.applyPauses();
-      this.log.debug({ memberId: event.payload.memberId, assignment: event.payload.memberAssignment }, 'joined the group');
+      // Info: which worker owns which partitions is the first thing to check when a worker seems idle.
+      this.log.info({ groupId: this.groupId, memberId: event.payload.memberId, assignment: event.payload.memberAssignment }, 'joined the group');
     });
     this.kc.on(this.kc.events.FETCH, () => {
       this.fetchedSinceJoin = true;

@@ -120,7 +120,9 @@ export type Fault =
   /** Forward, then send the headers and half the body and drop the connection. */
   | { kind: 'cut-body' }
   /** Drop the connection without answering. */
-  | { kind: 'reset' };
+  | { kind: 'reset' }
+  /** Hold the request this long before forwarding it (a hung server, as the client sees it). */
+  | { kind: 'delay'; ms: number };
 
 export interface ProxiedRequest {
   method: string;
@@ -179,6 +181,16 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       });
       return;
     }
+    if (fault.kind === 'delay') {
+      req.pause();
+      const timer = setTimeout(() => forward(req, res, { kind: 'pass' }), fault.ms);
+      res.on('close', () => clearTimeout(timer));
+      return;
+    }
+    forward(req, res, fault);
+  });
+
+  const forward = (req: http.IncomingMessage, res: http.ServerResponse, fault: { kind: 'pass' } | { kind: 'cut-body' }): void => {
     const out = http.request(
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent },
       (up) => {
@@ -198,7 +210,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     );
     out.on('error', () => res.destroy());
     req.pipe(out);
-  });
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {

@@ -1,5 +1,13 @@
 // A tiny embedded topology for whole-pipeline tests: 64 px models small enough to train a step in milliseconds.
 
+/** 64 px teacher and student of a few thousand weights, and thresholds for them (YAML `model` + `thresholds`). */
+export const TINY_MODELS_YAML = `model:
+  numClasses: 4
+  inputSize: 64
+  teacher: { preset: teacher, stemChannels: 4, stageChannels: [4, 4, 8, 8], blocksPerStage: 1, fpnChannels: 8, headDepth: 1 }
+  student: { preset: student, stemChannels: 4, stageChannels: [4, 4, 8, 8], blocksPerStage: 1, fpnChannels: 8, headDepth: 1 }
+thresholds: { hardLabel: 0.5, topKPerLevel: 50, maxDetections: 20 }`;
+
 export interface TinyTopologyOptions {
   name: string;
   storeRoot: string;
@@ -17,12 +25,7 @@ config:
   backend: wasm
   store: { kind: local, root: '${o.storeRoot}' }
   transport: { kind: memory, capacity: 4 }${o.runDir === undefined ? '' : `\n  runDir: '${o.runDir}'`}
-model:
-  numClasses: 4
-  inputSize: 64
-  teacher: { preset: teacher, stemChannels: 4, stageChannels: [4, 4, 8, 8], blocksPerStage: 1, fpnChannels: 8, headDepth: 1 }
-  student: { preset: student, stemChannels: 4, stageChannels: [4, 4, 8, 8], blocksPerStage: 1, fpnChannels: 8, headDepth: 1 }
-thresholds: { hardLabel: 0.5, topKPerLevel: 50, maxDetections: 20 }
+${TINY_MODELS_YAML}
 stages:
   - name: ingest-labeled
     kind: ingest
