@@ -52,25 +52,36 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
   const running: { name: string; config: StageConfig; stage: RunningStage }[] = [];
-  // Consumers first, so nothing waits on a group that does not exist yet; ingest last.
-  const order: StageConfig['kind'][] = ['student', 'teacher', 'ingest'];
-  for (const kind of order) {
-    for (const config of topology.stages.filter((s) => s.kind === kind)) {
-      for (let replica = 0; replica < config.parallelism; replica++) {
-        const name = config.parallelism > 1 ? `${config.name}#${replica}` : config.name;
-        const stage = startStage({
-          topology,
-          stage: config,
-          store,
-          transport,
-          logger: logger.child({ stage: name }),
-          signal: controller.signal,
-          onProgress: (counters) => options.onProgress?.(name, counters),
-        });
-        running.push({ name, config, stage });
-      }
+  const launch = (config: StageConfig): void => {
+    for (let replica = 0; replica < config.parallelism; replica++) {
+      const name = config.parallelism > 1 ? `${config.name}#${replica}` : config.name;
+      const stage = startStage({
+        topology,
+        stage: config,
+        store,
+        transport,
+        logger: logger.child({ stage: name }),
+        signal: controller.signal,
+        onProgress: (counters) => options.onProgress?.(name, counters),
+      });
+      running.push({ name, config, stage });
     }
+  };
+  // Consumers first, so nothing waits on a group that does not exist yet; ingest last.
+  for (const kind of ['student', 'teacher'] as const) topology.stages.filter((s) => s.kind === kind).forEach(launch);
+  // Labeled splits before the unlabeled corpus: they are small, and the student mixes labeled:unlabeled from its first
+  // step. Listed alongside, they would queue behind thousands of unlabeled images and reach the teacher last.
+  const ingests = topology.stages.filter((s): s is Extract<StageConfig, { kind: 'ingest' }> => s.kind === 'ingest');
+  const labeledFirst = ingests.filter((s) => s.options.split !== 'unlabeled' && !s.options.watch);
+  labeledFirst.forEach(launch);
+  try {
+    await Promise.all(running.filter((r) => labeledFirst.includes(r.config as Extract<StageConfig, { kind: 'ingest' }>)).map((r) => r.stage.done));
+  } catch (err) {
+    await Promise.allSettled(running.map((r) => r.stage.stop()));
+    options.signal?.removeEventListener('abort', onAbort);
+    throw err;
   }
+  ingests.filter((s) => !labeledFirst.includes(s)).forEach(launch);
   const byKind = (kind: StageConfig['kind']): RunningStage[] => running.filter((r) => r.config.kind === kind).map((r) => r.stage);
   const failed = Promise.race(running.map((r) => r.stage.done.then(() => new Promise<never>(() => {}))));
 
