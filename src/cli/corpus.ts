@@ -1,9 +1,13 @@
-// `distillery corpus generate`: writes the synthetic shapes benchmark into a local directory.
+// `distillery corpus generate`: writes the synthetic shapes benchmark into a local directory or a topology's store.
 import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
 import { generateCorpus, inspectCorpus, type CorpusManifest } from '../corpus/generate.ts';
 import { resolveCorpusOptions, SPLITS, type CorpusOptions, type ProgressFn } from '../corpus/options.ts';
 import { LocalStore } from '../io/local_store.ts';
+import type { ObjectStore } from '../io/object_store.ts';
+import { openStore } from '../io/open_store.ts';
+import { loadTopology } from '../topology/index.ts';
+import { withBucketHint } from './store.ts';
 
 /** Where the command writes; tests pass buffers, the CLI the process streams. */
 export interface CorpusCommandIo {
@@ -12,8 +16,10 @@ export interface CorpusCommandIo {
 }
 
 interface GenerateFlags {
-  out: string;
-  prefix: string;
+  out?: string;
+  topology?: string;
+  set?: string[];
+  prefix?: string;
   seed?: number;
   labeled?: number;
   test?: number;
@@ -23,6 +29,11 @@ interface GenerateFlags {
   force?: boolean;
 }
 
+/** `--out` without a value: the embedded topology's store root (`data`) with the corpus prefix the topologies expect. */
+const DEFAULT_OUT = 'data/corpus';
+/** `--topology` without `--prefix`: where the topologies' ingest stages and evalAnnotations look. */
+const TOPOLOGY_PREFIX = 'corpus';
+
 /** Without a TTY, one progress line per this share of the images. */
 const LOG_EVERY = 0.1;
 
@@ -31,8 +42,10 @@ export function corpusCommand(io: CorpusCommandIo = { stdout: process.stdout, st
   corpus
     .command('generate')
     .description('generate the benchmark: images + COCO annotations per split and a manifest (deterministic for a seed)')
-    .option('--out <dir>', 'directory of the local object store to write into', 'data/corpus')
-    .option('--prefix <key>', "key prefix inside --out ('' = its root)", '')
+    .option('--out <dir>', `directory of the local object store to write into [${DEFAULT_OUT}]`)
+    .option('--topology <file>', "instead of --out: write into this topology's store (config.store: local directory or S3 bucket)")
+    .option('--set <path=value>', 'with --topology: override a topology field (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--prefix <key>', `key prefix inside the store ('' = its root) [--out: '', --topology: ${TOPOLOGY_PREFIX}]`)
     .option('--seed <n>', 'random seed', parseInteger)
     .option('--labeled <n>', 'labeled (train) images, target distribution [300]', parseInteger)
     .option('--test <n>', 'test images, target distribution [200]', parseInteger)
@@ -46,24 +59,48 @@ export function corpusCommand(io: CorpusCommandIo = { stdout: process.stdout, st
   return corpus;
 }
 
+/** The store and prefix the flags name: `--out` (default) or the topology's store; both at once is an error. */
+async function targetOf(flags: GenerateFlags): Promise<{ store: ObjectStore; prefix: string; explain: (err: unknown) => unknown }> {
+  if (flags.topology !== undefined) {
+    if (flags.out !== undefined) throw new Error('--out and --topology both name where to write: pass one of them');
+    const topologyFlags = { topology: flags.topology, set: flags.set };
+    const topology = await loadTopology(flags.topology, { overrides: flags.set });
+    const store = openStore(topology.store);
+    return { store, prefix: flags.prefix ?? TOPOLOGY_PREFIX, explain: (err) => withBucketHint(err, store, topology.store, topologyFlags) };
+  }
+  if (flags.set !== undefined) throw new Error('--set overrides a topology field: it needs --topology');
+  return { store: new LocalStore({ root: flags.out ?? DEFAULT_OUT }), prefix: flags.prefix ?? '', explain: (err) => err };
+}
+
 async function runGenerate(flags: GenerateFlags, io: CorpusCommandIo): Promise<void> {
+  const { store, prefix, explain } = await targetOf(flags);
+  try {
+    await generateInto(store, prefix, flags, io);
+  } catch (err) {
+    throw explain(err);
+  } finally {
+    await store.close?.();
+  }
+}
+
+async function generateInto(store: ObjectStore, prefix: string, flags: GenerateFlags, io: CorpusCommandIo): Promise<void> {
   const options: CorpusOptions = {
-    prefix: flags.prefix,
+    prefix,
     seed: flags.seed,
     images: { labeled: flags.labeled, test: flags.test, unlabeled: flags.unlabeled },
     emptyShare: flags.emptyShare,
     workers: flags.workers,
   };
   const { config } = resolveCorpusOptions(options);
-  const store = new LocalStore({ root: flags.out });
+  const where = prefix === '' ? store.describe() : `${store.describe()}/${prefix}`;
   const existing = await inspectCorpus(store, config);
   if (existing.state === 'same' && !flags.force) {
-    io.stdout.write(`corpus at ${store.describe()} is up to date (same config); nothing to do\n`);
+    io.stdout.write(`corpus at ${where} is up to date (same config); nothing to do\n`);
     io.stdout.write(`${formatCorpusSummary(existing.manifest)}\n`);
     return;
   }
   if ((existing.state === 'different' || existing.state === 'incomplete') && !flags.force) {
-    throw new Error(`${flags.out} already holds a ${existing.state} corpus (${existing.details}); rerun with --force to replace it`);
+    throw new Error(`${where} already holds a ${existing.state} corpus (${existing.details}); rerun with --force to replace it`);
   }
   const progress = progressReporter(io);
   const started = performance.now();

@@ -6,6 +6,7 @@ import { experimentCellCommand, experimentCommand } from './experiment.ts';
 import { modelCommand } from './model_info.ts';
 import { runCommand } from './run.ts';
 import { statusCommand } from './status.ts';
+import { storeCommand } from './store.ts';
 import { trainCommand } from './train.ts';
 
 export function buildProgram(): Command {
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   program.addCommand(trainCommand());
   program.addCommand(runCommand());
   program.addCommand(statusCommand());
+  program.addCommand(storeCommand());
   program.addCommand(experimentCommand());
   program.addCommand(experimentCellCommand(), { hidden: true });
   return program;

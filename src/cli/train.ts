@@ -5,6 +5,7 @@ import { BACKEND_NAMES, initBackend, type BackendName } from '../backend/backend
 import { formatCocoPerCategory, formatCocoSummary } from '../eval/coco_summary.ts';
 import { LocalStore } from '../io/local_store.ts';
 import { joinKey, type ObjectStore } from '../io/object_store.ts';
+import { openStore } from '../io/open_store.ts';
 import type { DetectorConfig } from '../model/detector_config.ts';
 import { saveDetector } from '../model/store_io.ts';
 import { loadTopology } from '../topology/index.ts';
@@ -157,10 +158,8 @@ export function planTraining(topology: CompiledTopology, role: TrainRole, flags:
   const augmentName = flags.augment ?? (role === 'teacher' ? 'strong' : 'flip');
   augmentPreset(augmentName); // a bad name fails here, before any work
 
-  let store: ObjectStore;
-  if (flags.store !== undefined) store = new LocalStore({ root: flags.store });
-  else if (topology.store.kind === 'local') store = new LocalStore({ root: topology.store.root });
-  else throw new Error(`${topology.source}: training reads and writes through a local store for now; pass --store <dir>`);
+  // The topology's store, local or S3, so a teacher trained here lands where the distributed teacher stage loads it.
+  const store: ObjectStore = flags.store !== undefined ? new LocalStore({ root: flags.store }) : openStore(topology.store);
 
   return {
     role,

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -66,4 +66,40 @@ test('corpus generate rejects malformed numbers before doing anything', async ()
   await assert.rejects(run(io, ['--out', path.join(os.tmpdir(), 'never-written'), '--labeled', 'ten']), /expected an integer/);
   await assert.rejects(run(io, ['--out', path.join(os.tmpdir(), 'never-written'), '--empty-share', '1.2']), /expected a number in \[0, 1\]/);
   await assert.rejects(run(io, ['--out', path.join(os.tmpdir(), 'never-written'), '--labeled', '-2']), /images\.labeled/);
+});
+
+test('corpus generate --topology writes into the topology\'s store under corpus/ (where the topologies look); --prefix moves it', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'distillery-cli-corpus-'));
+  try {
+    const root = path.join(dir, 'store');
+    const topology = path.join(dir, 'local.yaml');
+    await writeFile(
+      topology,
+      `name: t\nconfig:\n  store: { kind: local, root: ${JSON.stringify(root)} }\nstages:\n  - { name: ingest, kind: ingest, options: { prefix: corpus/unlabeled/images/, split: unlabeled } }\n`,
+    );
+    const tiny = ['--labeled', '2', '--test', '2', '--unlabeled', '3', '--workers', '0'];
+    const io = capture();
+    await run(io, ['--topology', topology, ...tiny]);
+    assert.match(io.out.join(''), /total\s+7\s/);
+    assert.deepEqual((await readdir(path.join(root, 'corpus'))).sort(), ['labeled', 'manifest.json', 'test', 'unlabeled']);
+    assert.ok((await readdir(path.join(root, 'corpus', 'labeled'))).includes('annotations.json'));
+    assert.equal((await readdir(path.join(root, 'corpus', 'unlabeled', 'images'))).length, 3);
+
+    const again = capture();
+    await run(again, ['--topology', topology, ...tiny]);
+    assert.match(again.out.join(''), /corpus at file:\/\/.*\/store\/corpus is up to date/);
+
+    // --set reaches the topology like in every other command.
+    const other = path.join(dir, 'other');
+    await run(capture(), ['--topology', topology, '--set', `config.store.root=${other}`, '--prefix', 'alt', ...tiny]);
+    assert.deepEqual((await readdir(path.join(other, 'alt'))).sort(), ['labeled', 'manifest.json', 'test', 'unlabeled']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('corpus generate refuses --out with --topology, and --set without --topology', async () => {
+  const io = capture();
+  await assert.rejects(run(io, ['--out', path.join(os.tmpdir(), 'never-written'), '--topology', 'topologies/embedded.yaml']), /--out and --topology both name where to write: pass one of them/);
+  await assert.rejects(run(io, ['--out', path.join(os.tmpdir(), 'never-written'), '--set', 'config.store.root=x']), /--set overrides a topology field: it needs --topology/);
 });

@@ -1,17 +1,26 @@
-// `distillery train` (src/cli/train.ts) end to end on a tiny topology, plus how flags and topology resolve into a plan.
+// `distillery train` (src/cli/train.ts) end to end on a tiny topology (local store and the real S3 server), plus how flags and topology resolve into a plan.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { initBackend } from '../../src/backend/backend.ts';
+import { uploadDirectory } from '../../src/cli/store.ts';
 import { planTraining, trainCommand, type TrainCommandIo } from '../../src/cli/train.ts';
 import { LocalStore } from '../../src/io/local_store.ts';
+import { S3Store } from '../../src/io/s3_store.ts';
 import { compileTopology } from '../../src/topology/index.ts';
 import { readLatest } from '../../src/train/checkpoint.ts';
+import { useTestBucket } from '../helpers/s3.ts';
 import { makeScenes, tempStore, writeSplit, type TempStore } from './fixtures.ts';
 
 let tmp: TempStore;
 let topologyFile: string;
+const bucket = useTestBucket();
+
+/** The tiny topology on the test bucket instead of a local directory. */
+function s3TopologyYaml(bucketName: string): string {
+  return topologyYaml('unused').replace(/^ {2}store: .*$/m, `  store: { kind: s3, bucket: ${bucketName}, endpoint: '\${S3_ENDPOINT}' }`);
+}
 
 function topologyYaml(root: string): string {
   return `
@@ -125,4 +134,28 @@ test('plans take the topology\'s settings, flags win, and missing pieces are nam
   const noLabeled = compileTopology(topologyYaml(tmp.root).replace(/ {2}- name: ingest-labeled\n.*\n.*\n/, ''), 'bare.yaml', { env: {} });
   assert.throws(() => planTraining(noLabeled, 'teacher', { topology: 'bare.yaml' }), /bare\.yaml: no labeled split .* pass --labeled <key>/);
   assert.equal(planTraining(noLabeled, 'teacher', { topology: 'bare.yaml', labeled: 'k.json' }).labeled, 'k.json');
+});
+
+test('plans open the topology\'s S3 store; --store <dir> still overrides it with a local one', () => {
+  const topology = compileTopology(s3TopologyYaml('some-bucket'), 's3.yaml', { env: { S3_ENDPOINT: 'http://127.0.0.1:7070' } });
+  const plan = planTraining(topology, 'teacher', { topology: 's3.yaml' });
+  assert.ok(plan.store instanceof S3Store);
+  assert.equal(plan.store.options.bucket, 'some-bucket');
+  assert.equal(plan.store.describe(), 'http://127.0.0.1:7070/some-bucket');
+  plan.store.close();
+  const local = planTraining(topology, 'teacher', { topology: 's3.yaml', store: '/tmp/other' });
+  assert.ok(local.store instanceof LocalStore && local.store.root === '/tmp/other');
+});
+
+test('train teacher on an S3 store: reads the uploaded split, checkpoints and saves model.json into the bucket', async () => {
+  const store = bucket.store();
+  await uploadDirectory(store, path.join(tmp.root, 'corpus'), 'corpus');
+  const file = path.join(tmp.root, 's3.yaml');
+  await writeFile(file, s3TopologyYaml(bucket.name));
+  const result = await run(['teacher', '--topology', file, '--steps', '2', '--checkpoint-every', '1']);
+  assert.match(result.out, /teacher: step 2\/2; 2 steps in/);
+  assert.match(result.out, new RegExp(`model saved to http://.*/${bucket.name}/models/teacher/model\\.json`));
+  assert.match(result.out, /COCO evaluation on corpus\/test\/annotations\.json \(3 images\)/);
+  assert.ok(await store.head('models/teacher/model.json'));
+  assert.equal((await readLatest(store, 'models/teacher/training'))?.step, 2);
 });
