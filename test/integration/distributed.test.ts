@@ -9,6 +9,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend/backend.ts';
 import { generateCorpus } from '../../src/corpus/index.ts';
 import type { ObjectStore } from '../../src/io/object_store.ts';
+import { formatStatus, snapshotStatus } from '../../src/cli/status.ts';
+import { readDlqRecord } from '../../src/messages/dlq.ts';
 import { decodeRejection } from '../../src/messages/rejection.ts';
 import { disposeLayersModel } from '../../src/model/detector.ts';
 import { compileTopology } from '../../src/topology/index.ts';
@@ -130,6 +132,11 @@ test('ingest, two teacher workers on two partitions and the student as separate 
     },
     { timeoutMs: 90_000, intervalMs: 250 },
   );
+  // A malformed message on the images topic: the teacher dead-letters it with the failure in headers and goes on.
+  const producer = admin.producer();
+  await producer.connect();
+  await producer.send(topology.topics.images.name, [{ key: 'garbage', value: new TextEncoder().encode('not an ImageRef') }]);
+  await producer.disconnect();
   const ingests = [start(`labeled-${id}`, file), start(`unlabeled-${id}`, file)];
   for (const i of ingests) await expectExit(i, i.name);
   assert.equal(lastCounters(ingests[0].stderr(), `labeled-${id}`).published, LABELED);
@@ -145,7 +152,13 @@ test('ingest, two teacher workers on two partitions and the student as separate 
   assert.equal(keys.length, IMAGES, 'one outcome per image');
   assert.equal(new Set(keys).size, IMAGES, 'no image twice');
   assert.deepEqual(rejected.map((m) => decodeRejection(m.value).reason).sort(), ['corrupt-image', 'empty-object', 'not-an-image']);
-  assert.equal(await appended(topology.topics.dlq.name), 0);
+  const dlq = (await readTopic(topology.topics.dlq.name)).map((m) => readDlqRecord(m));
+  assert.equal(dlq.length, 1);
+  assert.equal(dlq[0].key, 'garbage');
+  assert.equal(dlq[0].stage, `teacher-${id}`);
+  assert.equal(dlq[0].errorClass, 'MessageDecodeError');
+  assert.equal(dlq[0].original.topic, topology.topics.images.name);
+  assert.match(dlq[0].original.offset, /^\d+$/);
   // Both partitions carried work, and the samples topic used both of its partitions too.
   const perPartition = (await admin.topicOffsets(topology.topics.images.name)).map((p) => Number(p.high));
   assert.ok(perPartition.every((n) => n > 0), `images per partition ${perPartition}`);
@@ -154,10 +167,17 @@ test('ingest, two teacher workers on two partitions and the student as separate 
   const stopped = await Promise.all(teachers.map((t) => t.stop()));
   stopped.forEach((s, i) => assert.equal(s.code, 0, `teacher ${i}: ${teachers[i].stderr()}`));
   const consumed = teachers.map((t) => lastCounters(t.stderr(), `teacher-${id}`).consumed ?? 0);
-  assert.equal(consumed[0] + consumed[1], IMAGES, `consumed ${consumed}`);
+  assert.equal(consumed[0] + consumed[1], IMAGES + 1, `consumed ${consumed}`);
   assert.ok(consumed.every((c) => c > 0), `both workers consumed (${consumed})`);
   const committed = (await admin.groupOffsets(`teacher-${id}`, topology.topics.images.name)).reduce((s, p) => s + Number(p.offset), 0);
-  assert.equal(committed, IMAGES, 'the teacher group committed every image');
+  assert.equal(committed, IMAGES + 1, 'the teacher group committed every message');
+
+  // `distillery status` reads the same offsets from Kafka: nothing left for the teacher.
+  const status = await snapshotStatus(admin, topology);
+  const images = status.find((t) => t.role === 'images');
+  assert.deepEqual(images?.consumers, [`teacher-${id}`]);
+  assert.equal(images?.partitions.reduce((sum, p) => sum + (p.groups[`teacher-${id}`]?.lag ?? -1), 0), 0);
+  assert.match(formatStatus(status), new RegExp(`samples → it\\.${id}\\.samples \\(2 partitions\\)`));
 
   // The student's checkpoint landed in S3 and loads.
   const before = tf.memory().numTensors;
