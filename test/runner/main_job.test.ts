@@ -22,7 +22,7 @@ const TOPOLOGY = (root: string): string =>
     runDir: `${root}/runs/\${DISTILLERY_RUN_ID:-latest}`,
     steps: 100,
     checkpointPrefix: 'runs/${DISTILLERY_RUN_ID:-latest}/student',
-    evalEvery: 2,
+    evalEvery: 10,
   });
 
 const sink = (): { text: string; write(s: string): boolean } => ({
@@ -43,7 +43,9 @@ test('run all: generates the corpus, copies the bundled teacher, distils, trains
     const bundled = path.join(root, 'bundled');
     const base = {
       topologyFile,
-      steps: 4,
+      // A continuous student (0 = until the pipeline is drained and every sample consumed): a step budget may end
+      // the run before every image reached the teacher, by design, which would make the counts below racy.
+      steps: 0,
       env: {},
       corpus: { images: { labeled: 4, test: 3, unlabeled: 8 }, imageSize: { min: 64, max: 96 }, letterboxSize: 64, objectSize: { min: 12, max: 40 }, workers: 0 },
       bundledTeacherDir: path.join(bundled, 'teacher'),
@@ -78,8 +80,9 @@ test('run all: generates the corpus, copies the bundled teacher, distils, trains
     }
     assert.ok(metrics.models.teacher.parameters > metrics.models.distilled.parameters || topology.teacher.stemChannels === topology.student.stemChannels);
     assert.deepEqual(metrics.filter.rejectedByReason, result.report.filter.rejectedByReason);
-    assert.equal(result.report.models.distilled.history.steps.length, 4);
-    assert.equal(result.report.models.baseline.history.steps.length, 4, 'the baseline trains as many steps as the student');
+    const trained = result.report.models.distilled.history.steps.length;
+    assert.ok(trained >= 1, 'the student trained');
+    assert.equal(result.report.models.baseline.history.steps.length, trained, 'the baseline trains as many steps as the student');
     assert.ok(result.report.models.baseline.history.evals.length >= 1, 'the baseline has an mAP-over-steps curve');
 
     // Filter counts agree with the corpus: 4 labeled + 8 unlabeled ingested, each one sample or one rejection.
