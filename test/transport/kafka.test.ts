@@ -21,32 +21,9 @@ import {
   type OutgoingMessage,
   type RunOptions,
 } from '../../src/transport/transport.ts';
+import { gate, msgs, text, utf8, type Seen } from '../helpers/transport_fixtures.ts';
 import { KafkaTestNames, eventually, kafkaBrokers, openTestKafka, within } from '../helpers/kafka.ts';
 
-const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
-const text = (b: Uint8Array): string => new TextDecoder().decode(b);
-const msgs = (n: number, prefix = 'k', keys = n): OutgoingMessage[] =>
-  Array.from({ length: n }, (_, i) => ({ key: `${prefix}${i % keys}`, value: utf8(`${prefix}${i % keys}:${i}`) }));
-
-interface Gate {
-  promise: Promise<void>;
-  open(): void;
-}
-function gate(): Gate {
-  let open!: () => void;
-  const promise = new Promise<void>((r) => {
-    open = r;
-  });
-  return { promise, open };
-}
-
-interface Seen {
-  topic: string;
-  partition: number;
-  offset: number;
-  key: string;
-  value: string;
-}
 
 let transport: KafkaTransport;
 const names = new KafkaTestNames();
