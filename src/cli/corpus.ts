@@ -1,5 +1,5 @@
 // `distillery corpus generate`: writes the synthetic shapes benchmark into a local directory or a topology's store.
-import cliProgress from 'cli-progress';
+import { lazyBar } from './progress_bar.ts';
 import { Command, InvalidArgumentError } from 'commander';
 import { generateCorpus, inspectCorpus, type CorpusManifest } from '../corpus/generate.ts';
 import { resolveCorpusOptions, SPLITS, type CorpusOptions, type ProgressFn } from '../corpus/options.ts';
@@ -115,29 +115,8 @@ async function generateInto(store: ObjectStore, prefix: string, flags: GenerateF
 
 function progressReporter(io: CorpusCommandIo): { update: ProgressFn; stop: () => void } {
   if (io.stderr.isTTY) {
-    const bar = new cliProgress.SingleBar(
-      {
-        stream: io.stderr as NodeJS.WriteStream,
-        format: 'corpus [{bar}] {value}/{total} images | {split} | {duration_formatted} elapsed, eta {eta_formatted}',
-        hideCursor: true,
-      },
-      cliProgress.Presets.shades_classic,
-    );
-    let started = false;
-    let stopped = false;
-    return {
-      update: (done, total, split) => {
-        if (!started) {
-          bar.start(total, 0, { split });
-          started = true;
-        }
-        bar.update(done, { split });
-      },
-      stop: () => {
-        if (started && !stopped) bar.stop();
-        stopped = true;
-      },
-    };
+    const bar = lazyBar(io.stderr, 'corpus [{bar}] {value}/{total} images | {split} | {duration_formatted} elapsed, eta {eta_formatted}');
+    return { update: (done, total, split) => bar.update(done, total, { split }), stop: () => bar.stop() };
   }
   const t0 = performance.now();
   let nextLog = 0;

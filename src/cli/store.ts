@@ -2,7 +2,7 @@
 import type { Dirent } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import cliProgress from 'cli-progress';
+import { lazyBar } from './progress_bar.ts';
 import { Argument, Command, InvalidArgumentError } from 'commander';
 import pLimit from 'p-limit';
 import { openStore } from '../io/open_store.ts';
@@ -156,28 +156,10 @@ export function formatBytes(bytes: number): string {
 /** A bar on a TTY; otherwise a log line at most every `everyMs` (the summary line follows at the end either way). */
 export function uploadProgressReporter(io: StoreCommandIo, everyMs = LOG_EVERY_MS): { update: (p: UploadProgress) => void; stop: () => void } {
   if (io.stderr.isTTY) {
-    const bar = new cliProgress.SingleBar(
-      {
-        stream: io.stderr as NodeJS.WriteStream,
-        format: 'upload [{bar}] {value}/{total} files | {size} | {duration_formatted} elapsed, eta {eta_formatted}',
-        hideCursor: true,
-      },
-      cliProgress.Presets.shades_classic,
-    );
-    let started = false;
-    let stopped = false;
+    const bar = lazyBar(io.stderr, 'upload [{bar}] {value}/{total} files | {size} | {duration_formatted} elapsed, eta {eta_formatted}');
     return {
-      update: (p) => {
-        if (!started) {
-          bar.start(p.totalFiles, 0, { size: formatBytes(0) });
-          started = true;
-        }
-        bar.update(p.files, { size: `${formatBytes(p.bytes)} of ${formatBytes(p.totalBytes)}` });
-      },
-      stop: () => {
-        if (started && !stopped) bar.stop();
-        stopped = true;
-      },
+      update: (p) => bar.update(p.files, p.totalFiles, { size: `${formatBytes(p.bytes)} of ${formatBytes(p.totalBytes)}` }),
+      stop: () => bar.stop(),
     };
   }
   const t0 = performance.now();
