@@ -1,5 +1,5 @@
 // Decode an encoded image with sharp and letterbox it to the model's square input (aspect kept, grey padding).
-import sharp from 'sharp';
+import sharp, { type Metadata } from 'sharp';
 import type { Box } from '../boxes/box.ts';
 
 /** How an original image maps into the model input: input = original · scale + pad. */
@@ -23,10 +23,12 @@ export interface LetterboxedImage {
 export interface DecodeLimits {
   /** Refuse images with more pixels than this before decoding them (decompression bombs). */
   maxPixels: number;
+  /** Refuse images carrying more metadata than this (EXIF, ICC, XMP, IPTC, JPEG APPn/COM segments), in bytes. */
+  maxMetadataBytes?: number;
 }
 
 /** Why an image could not be used; stages turn this into a rejection reason. */
-export type ImageErrorReason = 'empty-object' | 'not-an-image' | 'corrupt-image' | 'too-large';
+export type ImageErrorReason = 'empty-object' | 'not-an-image' | 'corrupt-image' | 'too-large' | 'metadata-too-large';
 
 export class ImageDecodeError extends Error {
   readonly retriable = false;
@@ -42,7 +44,16 @@ export class ImageDecodeError extends Error {
 /** Padding value: mid-grey, which preprocessing maps to ~0. */
 export const PAD_VALUE = 114;
 
-export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxPixels: 40_000_000 };
+/**
+ * Transparent pixels are composited on the padding grey: to the model a see-through region then looks like the
+ * letterbox border (≈ 0 after preprocessing) instead of whatever colour the encoder left under alpha = 0.
+ */
+export const ALPHA_BACKGROUND = { r: PAD_VALUE, g: PAD_VALUE, b: PAD_VALUE } as const;
+
+/** A camera's EXIF fits in one 64 KiB JPEG segment; megabytes of metadata around a picture are not a photo's. */
+export const DEFAULT_MAX_METADATA_BYTES = 1024 * 1024;
+
+export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxPixels: 40_000_000, maxMetadataBytes: DEFAULT_MAX_METADATA_BYTES };
 
 const SIGNATURES: number[][] = [
   [0xff, 0xd8, 0xff], // JPEG
@@ -67,42 +78,79 @@ export function letterboxTransform(width: number, height: number, size: number):
 }
 
 /**
- * Decodes `bytes` (JPEG, PNG, WebP …) and letterboxes it. Truncated or corrupt data, non-images, zero-byte
- * objects and images over the pixel limit raise ImageDecodeError with a reason, never a crash.
+ * Decodes `bytes` (JPEG, PNG, WebP, GIF, TIFF; any colour space or bit depth) and letterboxes it. The image is
+ * turned upright by its EXIF orientation first, so width, height and the pixels are those a viewer shows (and
+ * annotations refer to); alpha is composited on ALPHA_BACKGROUND. Truncated or corrupt data, non-images,
+ * zero-byte objects, images over the pixel limit and images drowning in metadata raise ImageDecodeError with a
+ * reason, never a crash. The pixel limit is checked on the header alone, before a single pixel is decoded.
  */
 export async function decodeLetterboxed(bytes: Uint8Array, size: number, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): Promise<LetterboxedImage> {
   if (bytes.length === 0) throw new ImageDecodeError('empty-object', 'object is empty (0 bytes)');
-  let width: number;
-  let height: number;
+  let meta: Metadata;
   try {
-    const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+    // Header only: sharp reads dimensions without decoding, so no pixel limit is needed for this call.
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
     if (!meta.width || !meta.height) throw new Error('no dimensions');
-    width = meta.width;
-    height = meta.height;
   } catch (err) {
     const reason = hasImageSignature(bytes) ? 'corrupt-image' : 'not-an-image';
     throw new ImageDecodeError(reason, `${reason === 'corrupt-image' ? 'corrupt or truncated image' : 'not a decodable image'}: ${(err as Error).message}`);
   }
+  // EXIF orientations 5–8 swap the axes.
+  const { width, height } = meta.autoOrient ?? { width: meta.width, height: meta.height };
   if (width * height > limits.maxPixels) {
     throw new ImageDecodeError('too-large', `image is ${width}×${height} = ${width * height} pixels, over the limit of ${limits.maxPixels}`);
+  }
+  const maxMetadata = limits.maxMetadataBytes ?? DEFAULT_MAX_METADATA_BYTES;
+  const metadataBytes = Math.max(sharpMetadataBytes(meta), jpegMetadataBytes(bytes));
+  if (metadataBytes > maxMetadata) {
+    throw new ImageDecodeError('metadata-too-large', `image carries ${metadataBytes} bytes of metadata (EXIF/ICC/XMP/IPTC/comments), over the limit of ${maxMetadata}`);
   }
   const t = letterboxTransform(width, height, size);
   const w = Math.max(1, Math.round(width * t.scale));
   const h = Math.max(1, Math.round(height * t.scale));
   try {
-    // failOn 'truncated' makes sharp reject cut-off JPEGs instead of padding them with grey.
-    const { data } = await sharp(bytes, { failOn: 'truncated', limitInputPixels: limits.maxPixels })
-      .removeAlpha()
+    // failOn 'warning': a JPEG with a damaged entropy-coded stream decodes "successfully" into smeared garbage with
+    // only a libjpeg warning; labeling that would teach the student noise, so any decoder complaint rejects it.
+    const { data } = await sharp(bytes, { failOn: 'warning', limitInputPixels: limits.maxPixels })
+      .rotate()
+      .flatten({ background: ALPHA_BACKGROUND })
       .toColourspace('srgb')
       .resize(w, h, { fit: 'fill', kernel: 'linear' })
-      .extend({ top: t.padY, bottom: size - h - t.padY, left: t.padX, right: size - w - t.padX, background: { r: PAD_VALUE, g: PAD_VALUE, b: PAD_VALUE } })
-      .raw()
+      .extend({ top: t.padY, bottom: size - h - t.padY, left: t.padX, right: size - w - t.padX, background: ALPHA_BACKGROUND })
+      .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
     if (data.length !== size * size * 3) throw new Error(`decoded ${data.length} bytes, expected ${size * size * 3}`);
     return { pixels: new Uint8Array(data.buffer, data.byteOffset, data.length), transform: t };
   } catch (err) {
     throw new ImageDecodeError('corrupt-image', `corrupt or truncated image: ${(err as Error).message}`);
   }
+}
+
+/** Metadata blocks sharp extracted (a PNG eXIf/iTXt chunk can be any size). */
+function sharpMetadataBytes(meta: Metadata): number {
+  return [meta.exif, meta.icc, meta.xmp, meta.iptc].reduce((sum, b) => sum + (b?.length ?? 0), 0);
+}
+
+/**
+ * Bytes of a JPEG's APP1–APP15 and COM segments before the image data. sharp reports only the first EXIF block,
+ * while a hostile file can repeat APPn segments (each ≤ 64 KiB) to any length; 0 for other formats.
+ */
+export function jpegMetadataBytes(bytes: Uint8Array): number {
+  if (bytes[0] !== 0xff || bytes[1] !== 0xd8) return 0;
+  let total = 0;
+  let at = 2;
+  while (at + 4 <= bytes.length && bytes[at] === 0xff) {
+    const marker = bytes[at + 1];
+    if (marker === 0xff) {
+      at += 1; // fill byte
+      continue;
+    }
+    if (marker === 0xda || marker === 0xd9) break; // start of scan / end of image: no more header segments
+    const length = (bytes[at + 2] << 8) | bytes[at + 3];
+    if ((marker >= 0xe1 && marker <= 0xef) || marker === 0xfe) total += length;
+    at += 2 + length;
+  }
+  return total;
 }
 
 /** Encodes model-input pixels as JPEG (what a Sample carries). */

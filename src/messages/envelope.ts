@@ -14,10 +14,16 @@
 // and nothing after the last section. Why not JSON with base64: a Sample is mostly bytes (a JPEG and A×C soft
 // labels) and base64 would add a third to it; why not protobuf/Avro: no extra dependency, no schema registry, and
 // the header stays readable in a hex dump. Sections are returned as views into the input (no copy).
-import { MessageDecodeError, MessageValidationError, formatIssues } from './errors.ts';
+import { MessageDecodeError, MessageTooLargeError, MessageValidationError, formatIssues } from './errors.ts';
 import type { z } from 'zod';
 
 export const MAGIC = Uint8Array.of(0x44, 0x53, 0x54, 0x4c);
+/**
+ * Largest message we produce or parse: Kafka's default `message.max.bytes` (1 MiB; the broker refuses larger
+ * batches). Checked before sending, so an oversized Sample goes to the DLQ instead of failing the batch forever,
+ * and before parsing, so a huge record on a topic costs no JSON parse.
+ */
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
 export const ENVELOPE_VERSION = 1;
 const FIXED_BYTES = 12;
 
@@ -51,6 +57,7 @@ export function encodeEnvelope(kind: MessageKind, header: unknown, sections: Uin
   const json = encoder.encode(JSON.stringify(header));
   if (sections.length > 0xffff) throw new RangeError(`too many sections: ${sections.length}`);
   const total = FIXED_BYTES + json.length + sections.reduce((sum, s) => sum + 4 + s.length, 0);
+  if (total > MAX_MESSAGE_BYTES) throw new MessageTooLargeError(kindName(kind), total, MAX_MESSAGE_BYTES);
   const out = new Uint8Array(total);
   const view = new DataView(out.buffer);
   out.set(MAGIC, 0);
@@ -75,6 +82,7 @@ export function decodeEnvelope(bytes: Uint8Array, expected: MessageKind): Envelo
     throw new MessageDecodeError(name, reason, detail);
   };
   if (!(bytes instanceof Uint8Array)) fail('bad-magic', 'input is not a byte array');
+  if (bytes.length > MAX_MESSAGE_BYTES) fail('too-large', `${bytes.length} bytes, over the limit of ${MAX_MESSAGE_BYTES}`);
   if (bytes.length < MAGIC.length) fail('truncated', `${bytes.length} bytes, not even a magic number`);
   for (let i = 0; i < MAGIC.length; i++) if (bytes[i] !== MAGIC[i]) fail('bad-magic', 'does not start with "DSTL"');
   if (bytes.length < FIXED_BYTES) fail('truncated', `${bytes.length} bytes, the fixed header needs ${FIXED_BYTES}`);

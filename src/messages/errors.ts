@@ -4,6 +4,7 @@ import type { z } from 'zod';
 /** Why bytes could not be turned into a message; stages copy it into the DLQ record's headers. */
 export type DecodeFailureReason =
   | 'truncated' // shorter than its own length fields say
+  | 'too-large' // over MAX_MESSAGE_BYTES: refused before parsing
   | 'bad-magic' // not a distillery envelope at all
   | 'unsupported-version' // envelope or schema version this build cannot read
   | 'wrong-kind' // e.g. a Rejection on the samples topic
@@ -22,6 +23,20 @@ export class MessageDecodeError extends Error {
   ) {
     super(`cannot decode ${kind}: ${reason}: ${detail}`);
     this.name = 'MessageDecodeError';
+  }
+}
+
+/** An encoded message over MAX_MESSAGE_BYTES: Kafka would refuse it, so it is refused before sending. */
+export class MessageTooLargeError extends Error {
+  readonly retriable = false;
+  readonly reason = 'too-large';
+  constructor(
+    readonly kind: string,
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(`${kind} of ${bytes} bytes is over the message size limit of ${limit}`);
+    this.name = 'MessageTooLargeError';
   }
 }
 

@@ -1,7 +1,7 @@
 // The four topics' messages: default topic names, schemas, types and codecs (one import for stages).
 export { DEFAULT_TOPICS, type TopicRole } from './topics.ts';
-export { MessageDecodeError, MessageValidationError, formatIssues, type DecodeFailureReason } from './errors.ts';
-export { ENVELOPE_VERSION, MAGIC, MESSAGE_KINDS, decodeEnvelope, encodeEnvelope, kindName, type Codec, type Envelope, type MessageKind } from './envelope.ts';
+export { MessageDecodeError, MessageTooLargeError, MessageValidationError, formatIssues, type DecodeFailureReason } from './errors.ts';
+export { ENVELOPE_VERSION, MAGIC, MAX_MESSAGE_BYTES, MESSAGE_KINDS, decodeEnvelope, encodeEnvelope, kindName, type Codec, type Envelope, type MessageKind } from './envelope.ts';
 export {
   IMAGE_REF_VERSION,
   boxSchema,

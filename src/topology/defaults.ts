@@ -25,6 +25,7 @@ export const DEFAULT_TEACHER_OPTIONS: Readonly<Omit<TeacherStageOptions, 'checkp
   batchSize: 8,
   fetchConcurrency: 8,
   maxImagePixels: 40_000_000,
+  maxObjectBytes: 64 * 1024 * 1024,
   maxBatchWaitMs: 200,
   filter: true,
 });

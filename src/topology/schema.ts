@@ -201,6 +201,7 @@ export const teacherOptionsSchema = mapping({
   batchSize: positiveInt().default(DEFAULT_TEACHER_OPTIONS.batchSize),
   fetchConcurrency: positiveInt().default(DEFAULT_TEACHER_OPTIONS.fetchConcurrency),
   maxImagePixels: positiveInt().default(DEFAULT_TEACHER_OPTIONS.maxImagePixels),
+  maxObjectBytes: positiveInt().default(DEFAULT_TEACHER_OPTIONS.maxObjectBytes),
   maxBatchWaitMs: duration().default(DEFAULT_TEACHER_OPTIONS.maxBatchWaitMs),
   filter: boolean().default(DEFAULT_TEACHER_OPTIONS.filter),
 });

@@ -63,6 +63,8 @@ export interface TeacherStageOptions {
   fetchConcurrency: number;
   /** Images with more pixels than this are rejected before decoding (decompression bombs). */
   maxImagePixels: number;
+  /** Objects larger than this many bytes are rejected (by listed size before fetching, and as fetched). */
+  maxObjectBytes: number;
   /** Max wait to fill a batch before running a partial one. */
   maxBatchWaitMs: number;
   /**

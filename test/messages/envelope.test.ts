@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ENVELOPE_VERSION, MESSAGE_KINDS, decodeEnvelope, encodeEnvelope } from '../../src/messages/envelope.ts';
-import { MessageDecodeError, type DecodeFailureReason } from '../../src/messages/errors.ts';
+import { ENVELOPE_VERSION, MAGIC, MAX_MESSAGE_BYTES, MESSAGE_KINDS, decodeEnvelope, encodeEnvelope } from '../../src/messages/envelope.ts';
+import { MessageDecodeError, MessageTooLargeError, type DecodeFailureReason } from '../../src/messages/errors.ts';
 
 function rejectsWith(fn: () => unknown, reason: DecodeFailureReason, detail?: RegExp): void {
   assert.throws(fn, (err: unknown) => {
@@ -76,4 +76,12 @@ test('a section length pointing past the end is truncation, not a crash', () => 
   const count = encodeEnvelope(MESSAGE_KINDS.sample, {}, [Uint8Array.of(1, 2, 3)]);
   new DataView(count.buffer).setUint16(6, 500, true);
   rejectsWith(() => decodeEnvelope(count, MESSAGE_KINDS.sample), 'truncated', /section 1 length/);
+});
+
+test('messages over MAX_MESSAGE_BYTES are refused when encoding and before parsing', () => {
+  const section = new Uint8Array(MAX_MESSAGE_BYTES);
+  assert.throws(() => encodeEnvelope(MESSAGE_KINDS.sample, { v: 1 }, [section]), (err: unknown) => err instanceof MessageTooLargeError && err.reason === 'too-large' && /over the message size limit of 1048576/.test(err.message));
+  const big = new Uint8Array(MAX_MESSAGE_BYTES + 1);
+  big.set(MAGIC);
+  assert.throws(() => decodeEnvelope(big, MESSAGE_KINDS.sample), (err: unknown) => err instanceof MessageDecodeError && err.reason === 'too-large');
 });

@@ -18,6 +18,9 @@ export const TEACHER_REJECTION_REASONS = {
   notAnImage: 'not-an-image',
   corruptImage: 'corrupt-image',
   tooLarge: 'too-large',
+  /** The object's size in bytes (from the listing, or as fetched) is over maxObjectBytes. */
+  objectTooLarge: 'object-too-large',
+  metadataTooLarge: 'metadata-too-large',
 } as const;
 
 export type TeacherRejectionReason = (typeof TEACHER_REJECTION_REASONS)[keyof typeof TEACHER_REJECTION_REASONS];
@@ -46,6 +49,8 @@ export type Prepared = PreparedImage | UnusableImage;
 export interface PrepareOptions {
   inputSize: number;
   maxImagePixels: number;
+  /** Objects larger than this are refused: by their listed size before fetching, and again as fetched. */
+  maxObjectBytes: number;
   retry?: RetryOptions;
 }
 
@@ -61,6 +66,9 @@ export async function prepareImage(store: ObjectStore, ref: ImageRef, options: P
   if (ref.width !== undefined && ref.height !== undefined && ref.width * ref.height > options.maxImagePixels) {
     return unusable('too-large', `image is ${ref.width}×${ref.height} = ${ref.width * ref.height} pixels (from its ImageRef), over the limit of ${options.maxImagePixels}`);
   }
+  if (ref.size > options.maxObjectBytes) {
+    return unusable('object-too-large', `object is ${ref.size} bytes (as listed), over the limit of ${options.maxObjectBytes}`);
+  }
   let bytes: Uint8Array;
   try {
     bytes = await withRetry(() => store.get(ref.key), options.retry);
@@ -68,6 +76,10 @@ export async function prepareImage(store: ObjectStore, ref: ImageRef, options: P
     if (error instanceof ObjectNotFoundError) return unusable('missing-object', error.message);
     if (error instanceof RetriesExhaustedError) throw error;
     return unusable('fetch-failed', error instanceof Error ? error.message : String(error));
+  }
+  // The object may have been replaced by a larger one since it was listed.
+  if (bytes.length > options.maxObjectBytes) {
+    return unusable('object-too-large', `object is ${bytes.length} bytes (as fetched; listed as ${ref.size}), over the limit of ${options.maxObjectBytes}`);
   }
   try {
     const { pixels, transform } = await decodeLetterboxed(bytes, options.inputSize, { maxPixels: options.maxImagePixels });

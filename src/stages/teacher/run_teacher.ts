@@ -43,6 +43,7 @@ export function checkTeacherOptions(o: TeacherStageOptions): void {
   positiveInt('batchSize');
   positiveInt('fetchConcurrency');
   positiveInt('maxImagePixels');
+  positiveInt('maxObjectBytes');
   if (!(o.maxBatchWaitMs >= 0)) throw new Error(`teacher: maxBatchWaitMs must be ≥ 0, got ${o.maxBatchWaitMs}`);
   if (o.checkpoint.length === 0) throw new Error('teacher: checkpoint (store prefix of the teacher model) is required');
 }
@@ -211,7 +212,7 @@ class BatchProcessor {
       onRetry: ({ error, attempt, delayMs }) => log.warn({ err: error, attempt, delayMs }, 'fetch failed, retrying'),
     };
     try {
-      return await prepareImage(this.ctx.store, ref, { inputSize: this.teacher.inputSize, maxImagePixels: o.maxImagePixels, retry });
+      return await prepareImage(this.ctx.store, ref, { inputSize: this.teacher.inputSize, maxImagePixels: o.maxImagePixels, maxObjectBytes: o.maxObjectBytes, retry });
     } catch (error) {
       // A store that keeps failing is an outage, not a bad image: fail the batch so nothing is committed.
       if (error instanceof RetriesExhaustedError) throw error;

@@ -8,7 +8,7 @@ import { RetriesExhaustedError } from '../../../src/stages/teacher/retry.ts';
 import { tempStore } from '../ingest/topology_fixture.ts';
 import { encodedImage, imageRef } from './fixtures.ts';
 
-const OPTIONS = { inputSize: 64, maxImagePixels: 100 * 100, retry: { retries: 2, initialDelayMs: 1, sleep: async () => undefined } };
+const OPTIONS = { inputSize: 64, maxImagePixels: 100 * 100, maxObjectBytes: 1_000_000, retry: { retries: 2, initialDelayMs: 1, sleep: async () => undefined } };
 
 /** A store whose `get` fails `failures` times with `error` before delegating. */
 function flakyStore(inner: ObjectStore, error: () => Error, failures: number): ObjectStore & { gets: number } {
@@ -108,6 +108,23 @@ test('transient store errors are retried; permanent ones reject the image; an ou
     const down = flakyStore(inner, transient, 99);
     await assert.rejects(prepareImage(down, imageRef('a.jpg'), OPTIONS), RetriesExhaustedError);
     assert.equal(down.gets, 3);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('objects over maxObjectBytes are refused by their listed size without fetching, and again as fetched', async () => {
+  const { store, cleanup } = await tempStore();
+  try {
+    const bytes = await encodedImage(64, 48, 'jpeg');
+    await store.put('big.jpg', bytes);
+    const options = { ...OPTIONS, maxObjectBytes: bytes.length - 1 };
+    const listed = await prepareImage(store, imageRef('big.jpg', { size: bytes.length }), options);
+    assert.deepEqual(listed.kind === 'unusable' ? [listed.reason, /as listed/.test(listed.detail)] : listed.kind, ['object-too-large', true]);
+    // Listed small, grown since: caught once fetched.
+    const grown = await prepareImage(store, imageRef('big.jpg', { size: 10 }), options);
+    assert.deepEqual(grown.kind === 'unusable' ? [grown.reason, /as fetched/.test(grown.detail)] : grown.kind, ['object-too-large', true]);
+    assert.equal(reasonOf(await prepareImage(store, imageRef('big.jpg', { size: bytes.length }), { ...options, maxObjectBytes: bytes.length })), 'image');
   } finally {
     await cleanup();
   }
