@@ -2,6 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readDlqRecord } from '../../../src/messages/dlq.ts';
+import { MAGIC, MAX_MESSAGE_BYTES } from '../../../src/messages/envelope.ts';
+import { encodeSample } from '../../../src/messages/sample.ts';
 import type { StageCounters } from '../../../src/stages/stage.ts';
 import { SampleBuffer } from '../../../src/stages/student/sample_buffer.ts';
 import { SampleIntake } from '../../../src/stages/student/sample_intake.ts';
@@ -131,6 +133,36 @@ test('a labeled-only student counts unlabeled samples as ignored and never buffe
     await until(() => h.counters.consumed === 3, 'three handled');
     assert.deepEqual([h.counters.ignored, h.counters.labeled, h.counters.unlabeled, h.buffer.count('unlabeled')], [2, 1, 0, 0]);
     assert.deepEqual(h.intake.positions(), { [`${SAMPLES}:0`]: '1' }, 'ignored samples are done; l0 is not trained on yet');
+  } finally {
+    await h.stop();
+  }
+});
+
+test('hostile samples — over the size limit, of a future schema, of another anchor layout — are dead-lettered with their reason', async () => {
+  const good = await makeSample(topology, { id: 'u0', seed: 2 });
+  const future = Uint8Array.from(encodeSample(good));
+  future[4] = 2; // envelope version from a newer build
+  const oversized = new Uint8Array(MAX_MESSAGE_BYTES + 1);
+  oversized.set(MAGIC);
+  const messages: OutgoingMessage[] = [
+    { key: 'oversized', value: oversized },
+    { key: 'future', value: future },
+    sampleMessage(await makeSample(topology, { id: 'layout', seed: 3, anchorConfig: { ratios: [1] } })),
+    sampleMessage(good),
+  ];
+  const h = await start(new SampleBuffer({ capacity: 10, labeledFraction: 0.5, labeledOnly: false }), messages);
+  try {
+    await until(() => h.counters.consumed === 4, 'all handled');
+    assert.deepEqual([h.counters.dlq, h.counters.unlabeled], [3, 1], 'the good sample after them is admitted');
+    const dlq = (await waitForMessages(h.transport, DLQ, 3)).map((m) => readDlqRecord(m));
+    assert.deepEqual(
+      dlq.map((d) => [d.key, d.errorClass, d.errorReason]),
+      [
+        ['oversized', 'MessageDecodeError', 'too-large'],
+        ['future', 'MessageDecodeError', 'unsupported-version'],
+        ['layout', 'SampleMismatchError', 'anchor-layout'],
+      ],
+    );
   } finally {
     await h.stop();
   }
