@@ -16,6 +16,11 @@ export const DLQ_HEADERS = {
   originalOffset: 'dlq.original.offset',
   /** ISO-8601 time the record was dead-lettered. */
   failedAt: 'dlq.failed.at',
+  /**
+   * How many times this message has been dead-lettered: 1 on its first failure. `distillery dlq replay` sends the
+   * message back carrying its count, so a replay that fails again is recorded with one more.
+   */
+  attempts: 'dlq.attempts',
 } as const;
 
 /** Error messages can embed whole payloads; the header keeps the start. */
@@ -41,6 +46,7 @@ export interface DlqInput {
 /** Builds the record to send to the DLQ topic for a message a stage could not handle. */
 export function buildDlqRecord({ stage, error, source, now = new Date() }: DlqInput): OutgoingMessage {
   const { errorClass, message, reason } = describeError(error);
+  const attempts = previousAttempts(source.headers) + 1;
   const headers: Headers = {
     ...(source.headers ?? {}),
     [DLQ_HEADERS.stage]: stage,
@@ -50,6 +56,7 @@ export function buildDlqRecord({ stage, error, source, now = new Date() }: DlqIn
     [DLQ_HEADERS.originalPartition]: String(source.partition),
     [DLQ_HEADERS.originalOffset]: source.offset,
     [DLQ_HEADERS.failedAt]: now.toISOString(),
+    [DLQ_HEADERS.attempts]: String(attempts),
   };
   if (reason !== undefined) headers[DLQ_HEADERS.errorReason] = reason;
   else delete headers[DLQ_HEADERS.errorReason];
@@ -63,6 +70,8 @@ export interface DlqRecord {
   errorReason?: string;
   original: { topic: string; partition: number; offset: string };
   failedAt: string;
+  /** Times dead-lettered (1 for records written before the header existed). */
+  attempts: number;
   key: string;
   value: Uint8Array;
   /** The original message's headers (without ours). */
@@ -87,6 +96,7 @@ export function readDlqRecord(message: { key: string; value: Uint8Array; headers
   const offset = get(DLQ_HEADERS.originalOffset);
   const failedAt = get(DLQ_HEADERS.failedAt);
   const reason = message.headers[DLQ_HEADERS.errorReason];
+  const attempts = Math.max(1, previousAttempts(message.headers));
   const headers = Object.fromEntries(Object.entries(message.headers).filter(([name]) => !name.startsWith('dlq.')));
   return {
     stage,
@@ -95,10 +105,17 @@ export function readDlqRecord(message: { key: string; value: Uint8Array; headers
     ...(reason === undefined ? {} : { errorReason: reason }),
     original: { topic, partition, offset },
     failedAt,
+    attempts,
     key: message.key,
     value: message.value,
     headers,
   };
+}
+
+/** The attempts header a message carries (a replayed one), 0 when it has none or it is not a count. */
+function previousAttempts(headers: Headers | undefined): number {
+  const n = Number(headers?.[DLQ_HEADERS.attempts]);
+  return Number.isInteger(n) && n > 0 ? n : 0;
 }
 
 function describeError(error: unknown): { errorClass: string; message: string; reason: string | undefined } {

@@ -39,7 +39,20 @@ test('a DLQ record keeps key and bytes and says where and why it failed', () => 
     [DLQ_HEADERS.originalPartition]: '3',
     [DLQ_HEADERS.originalOffset]: '1234',
     [DLQ_HEADERS.failedAt]: '2024-05-01T12:00:00.000Z',
+    [DLQ_HEADERS.attempts]: '1',
   });
+});
+
+test('attempts count up when a replayed message fails again; records without the header read as 1', () => {
+  const source = { topic: 'in', partition: 0, offset: '3', key: 'k', value: garbage };
+  const first = buildDlqRecord({ stage: 'teacher', error: decodeError(), source });
+  assert.equal(readDlqRecord({ key: 'k', value: garbage, headers: first.headers ?? {} }).attempts, 1);
+  // A replay sends the original headers back with the count; failing again adds one.
+  const again = buildDlqRecord({ stage: 'teacher', error: decodeError(), source: { ...source, offset: '9', headers: { [DLQ_HEADERS.attempts]: '1' } } });
+  assert.equal(again.headers?.[DLQ_HEADERS.attempts], '2');
+  const legacy = { ...first.headers };
+  delete legacy[DLQ_HEADERS.attempts];
+  assert.equal(readDlqRecord({ key: 'k', value: garbage, headers: legacy }).attempts, 1);
 });
 
 test('long messages are cut, non-Error throws are described, a stale reason from an earlier failure is dropped', () => {
