@@ -1,6 +1,7 @@
 // `distillery status`: per-topic/partition log-end offsets, each consuming stage's committed offsets and lag, and throughput.
 import { Command, InvalidArgumentError } from 'commander';
 import { loadTopology } from '../topology/index.ts';
+import { consumerGroupOf } from '../topology/consumer_group.ts';
 import type { CompiledTopology } from '../topology/types.ts';
 import { openTransport } from '../transport/open_transport.ts';
 import { parseOffset, UnknownTopicError, type Admin } from '../transport/transport.ts';
@@ -43,7 +44,7 @@ export async function snapshotStatus(admin: Admin, topology: CompiledTopology): 
       out.push({ role, topic: config.name, partitions: [], consumers, committedPerSecond: {}, missing: true });
       continue;
     }
-    const committed = await Promise.all(consumers.map(async (g) => [g, await admin.groupOffsets(g, config.name)] as const));
+    const committed = await Promise.all(consumers.map(async (g) => [g, await admin.groupOffsets(consumerGroupOf(topology, g), config.name)] as const));
     const partitions = watermarks
       .map((w): PartitionStatus => {
         const high = parseOffset(w.high);

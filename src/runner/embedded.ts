@@ -3,6 +3,7 @@ import { openStore as openStoreOf } from '../io/open_store.ts';
 import type { ObjectStore } from '../io/object_store.ts';
 import type { RunningStage, StageCounters } from '../stages/stage.ts';
 import { startStage } from '../stages/start_stage.ts';
+import { consumerGroupOf } from '../topology/consumer_group.ts';
 import type { CompiledTopology, StageConfig } from '../topology/types.ts';
 import { MemoryTransport } from '../transport/memory.ts';
 import type { Logger } from '../util/logger.ts';
@@ -88,7 +89,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
   const pipelineDrained = (async () => {
     await Promise.all(byKind('ingest').map((s) => s.done));
     const teachers = topology.stages.filter((s) => s.kind === 'teacher');
-    await transport.whenDrained(teachers.map((t) => ({ groupId: t.name, topic: topology.topics.images.name })), { signal: controller.signal });
+    await transport.whenDrained(teachers.map((t) => ({ groupId: consumerGroupOf(topology, t.name), topic: topology.topics.images.name })), { signal: controller.signal });
     await Promise.all(byKind('teacher').map((s) => s.stop()));
     logger.info('teacher drained the images topic');
   })();
@@ -106,7 +107,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
           pipelineDrained.then(async () => {
             if (continuous.length === 0) return studentsDone;
             await transport.whenDrained(
-              continuous.map((s) => ({ groupId: s.name, topic: topology.topics.samples.name, measure: 'processed' as const })),
+              continuous.map((s) => ({ groupId: consumerGroupOf(topology, s.name), topic: topology.topics.samples.name, measure: 'processed' as const })),
               { signal: controller.signal },
             );
           }),

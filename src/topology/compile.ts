@@ -81,7 +81,8 @@ function compileDocument(doc: RawValue, source: string, env: Env, issues: IssueL
   const backend = config === undefined ? undefined : compileBackend(config.backend, env, issues);
   const store = config === undefined ? undefined : compileStore(config.store, issues);
   const transport = config === undefined ? undefined : compileTransport(config.transport, issues);
-  const topics = compileTopics(top.topics, issues);
+  const namePrefix = config?.namePrefix ?? '';
+  const topics = compileTopics(top.topics, namePrefix, issues);
   const model = compileModel(top.model, issues);
   const thresholds = parseAt(thresholdsSchema, top.thresholds ?? {}, ['thresholds'], issues);
   const loss = parseAt(lossSchema, top.loss ?? {}, ['loss'], issues);
@@ -107,6 +108,7 @@ function compileDocument(doc: RawValue, source: string, env: Env, issues: IssueL
     store,
     transport,
     runDir: config.runDir ?? substituteString(DEFAULT_RUN_DIR, env).value,
+    namePrefix,
     topics,
     anchors: model.anchors,
     teacher: model.teacher,
@@ -175,7 +177,7 @@ function compileTransport(value: unknown, issues: IssueList): TransportConfig | 
   return parseVariant<'memory' | 'kafka', TransportConfig>(value, ['config', 'transport'], 'memory', { memory: memoryTransportSchema, kafka: kafkaTransportSchema }, issues);
 }
 
-function compileTopics(value: unknown, issues: IssueList): Record<TopicRole, TopicConfig> | undefined {
+function compileTopics(value: unknown, namePrefix: string, issues: IssueList): Record<TopicRole, TopicConfig> | undefined {
   const roles = parseAt(topicsSchema, value ?? {}, ['topics'], issues);
   if (roles === undefined) return undefined;
   const topics: Partial<Record<TopicRole, TopicConfig>> = {};
@@ -183,7 +185,7 @@ function compileTopics(value: unknown, issues: IssueList): Record<TopicRole, Top
   for (const role of TOPIC_ROLES) {
     const topic = parseAt(topicSchema, roles[role] ?? {}, ['topics', role], issues);
     if (topic === undefined) continue;
-    const name = topic.name ?? DEFAULT_TOPICS[role];
+    const name = `${namePrefix}${topic.name ?? DEFAULT_TOPICS[role]}`;
     // Two roles on one topic would mix message types on it.
     const other = byName.get(name);
     if (other !== undefined) issues.add(['topics', role, 'name'], `topic "${name}" is already used by role ${other}; each role needs its own topic`);

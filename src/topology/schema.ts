@@ -57,6 +57,8 @@ export const configSchema = mapping({
   store: z.unknown().optional(),
   transport: z.unknown().optional(),
   runDir: text().optional(),
+  // Prepended to every topic name and consumer group, so pipelines sharing one Kafka cluster never meet.
+  namePrefix: matching("a prefix of letters, digits, '.', '_' and '-' (at most 100), e.g. 'team-a.'", /^[A-Za-z0-9._-]{0,100}$/).optional(),
 });
 
 export const localStoreSchema = mapping({

@@ -122,6 +122,11 @@ export interface CompiledTopology {
   transport: TransportConfig;
   /** Where run artifacts (report, metrics) go, relative to the working directory. */
   runDir: string;
+  /**
+   * Prepended to every topic name (already part of `topics[role].name`) and consumer group id (see
+   * consumerGroupOf), so two pipelines can share a Kafka cluster. '' or absent: none.
+   */
+  namePrefix?: string;
   topics: Record<TopicRole, TopicConfig>;
   anchors: AnchorConfig;
   teacher: DetectorConfig;

@@ -5,6 +5,7 @@ import { generateAnchors, type AnchorSet } from '../../boxes/anchors.ts';
 import { evaluateDetector } from '../../eval/evaluate_detector.ts';
 import { buildDetector, disposeLayersModel, type Detector } from '../../model/detector.ts';
 import { detectorAnchorConfig, totalAnchors } from '../../model/detector_config.ts';
+import { consumerGroupOf } from '../../topology/consumer_group.ts';
 import type { StageConfig, StudentStageOptions } from '../../topology/types.ts';
 import { ResumableAdam } from '../../train/adam.ts';
 import { loadCheckpoint, readLatest, restoreOptimizer, saveCheckpoint, type CheckpointState } from '../../train/checkpoint.ts';
@@ -153,11 +154,11 @@ async function distill(ctx: StageContext<StudentStageConfig>, counters: StageCou
     const test = await loadTestSet(ctx, detector);
     let initialOffsets: Record<string, string> = {};
     if (restored.resumed) {
-      const seeked = await seekGroup(transport, stage.name, input, state.offsets, logger);
+      const seeked = await seekGroup(transport, consumerGroupOf(topology, stage.name), input, state.offsets, logger);
       initialOffsets = offsetsRecord(input, seeked);
       if (seeked.length > 0) logger.info({ topic: input, offsets: seeked }, 'group seeked to the checkpoint offsets');
     } else {
-      await rewindGroup(transport, stage.name, input, logger);
+      await rewindGroup(transport, consumerGroupOf(topology, stage.name), input, logger);
     }
     const run = new StudentRun(ctx, counters, history, hooks, { detector, optimizer, state, test, initialOffsets });
     await run.run(stop);
@@ -268,7 +269,7 @@ class StudentRun {
       maxFresh: hooks.maxFresh ?? Math.min(o.bufferSize, FRESH_BATCHES * o.batchSize),
     });
     this.producer = transport.producer({ clientId: stage.name });
-    this.consumer = transport.consumer({ groupId: stage.name, clientId: stage.name });
+    this.consumer = transport.consumer({ groupId: consumerGroupOf(topology, stage.name), clientId: stage.name });
     const layout: StudentLayout = { anchors: topology.anchors, inputSize: config.inputSize, numAnchors: totalAnchors(config), numClasses: config.numClasses };
     this.intake = new SampleIntake({
       stageName: stage.name,

@@ -4,6 +4,7 @@ import pLimit from 'p-limit';
 import { buildDlqRecord } from '../../messages/dlq.ts';
 import { decodeImageRef, type ImageRef } from '../../messages/image_ref.ts';
 import type { TeacherLineage } from '../../messages/sample.ts';
+import { consumerGroupOf } from '../../topology/consumer_group.ts';
 import type { StageConfig, TeacherStageOptions } from '../../topology/types.ts';
 import { nextOffset, type ConsumedMessage, type EachBatchPayload, type OutgoingMessage } from '../../transport/transport.ts';
 import type { RunningStage, StageContext, StageCounters } from '../stage.ts';
@@ -87,7 +88,7 @@ async function teach(ctx: StageContext<TeacherStageConfig>, counters: StageCount
     'teacher loaded',
   );
   const producer = transport.producer({ clientId: stage.name });
-  const consumer = transport.consumer({ groupId: stage.name, clientId: stage.name });
+  const consumer = transport.consumer({ groupId: consumerGroupOf(topology, stage.name), clientId: stage.name });
   const onStop = (): void => void consumer.stop();
   try {
     await producer.connect();
