@@ -1,5 +1,8 @@
 // Readiness probe used by services.sh: one admin metadata call against Kafka, or one HTTP request to the S3 endpoint.
 import { Kafka, logLevel } from 'kafkajs';
+import { rootCertificates } from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { kafkaConnectionSecurity, SASL_MECHANISMS, type SaslMechanism } from '../../src/transport/kafka_security.ts';
 
 const PROBE_TIMEOUT_MS = 5000;
 
@@ -17,6 +20,8 @@ async function probeKafka(brokers: string[]): Promise<string[]> {
     requestTimeout: PROBE_TIMEOUT_MS,
     // The caller polls; retrying here would only hide how long startup really takes.
     retry: { retries: 0 },
+    // The secured pair: the same variables a pipeline reads (services.sh passes them).
+    ...kafkaConnectionSecurity({ ssl: process.env.KAFKA_SSL === 'true', saslMechanism: saslFromEnv() }),
   });
   const admin = kafka.admin();
   try {
@@ -31,12 +36,38 @@ async function probeKafka(brokers: string[]): Promise<string[]> {
 
 /** Resolves with the HTTP status once the endpoint answers with an XML body (an S3 error document counts). */
 async function probeS3(endpoint: string): Promise<number> {
-  const res = await fetch(endpoint, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
-  const body = await res.text();
+  const { status, body } = endpoint.startsWith('https:') ? await httpsGet(endpoint) : await httpGet(endpoint);
   if (!body.includes('<')) {
-    throw new Error(`HTTP ${res.status} from ${endpoint} but no XML body`);
+    throw new Error(`HTTP ${status} from ${endpoint} but no XML body`);
   }
-  return res.status;
+  return status;
+}
+
+function saslFromEnv(): SaslMechanism | undefined {
+  const m = process.env.KAFKA_SASL_MECHANISM;
+  return (SASL_MECHANISMS as readonly string[]).includes(m ?? '') ? (m as SaslMechanism) : undefined;
+}
+
+async function httpGet(url: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+  return { status: res.status, body: await res.text() };
+}
+
+/** fetch cannot take a CA; node:https can (S3_CA_FILE: the secured server's private CA). */
+async function httpsGet(url: string): Promise<{ status: number; body: string }> {
+  const https = await import('node:https');
+  const caFile = process.env.S3_CA_FILE;
+  const ca = caFile ? [...rootCertificates, readFileSync(caFile, 'utf8')] : undefined;
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ca, timeout: PROBE_TIMEOUT_MS }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url} in ${PROBE_TIMEOUT_MS} ms`)));
+    req.on('error', reject);
+  });
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -48,7 +79,7 @@ async function main(argv: string[]): Promise<void> {
     const status = await probeS3(target);
     process.stdout.write(`s3 ready at ${target} (HTTP ${status})\n`);
   } else {
-    throw new Error('usage: probe.ts kafka <host:port[,host:port]> | s3 <http://host:port>');
+    throw new Error('usage: probe.ts kafka <host:port[,host:port]> | s3 <http(s)://host:port>');
   }
 }
 

@@ -15,7 +15,19 @@ MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
 DEPENDENCY_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 
 SERVICES_HOME="${DISTILLERY_SERVICES_HOME:-$HOME/.cache/distillery/services}"
-STATE_DIR="${DISTILLERY_SERVICES_STATE_DIR:-$SERVICES_HOME/state}"
+# DISTILLERY_SERVICES_SECURE=1: a second, secured pair beside the default one (own state dir and ports): Kafka
+# speaks SASL/SCRAM-SHA-512 over TLS only, the S3 server HTTPS only, with certificates made here by openssl.
+SECURE="${DISTILLERY_SERVICES_SECURE:-0}"
+case "$SECURE" in 0 | 1) ;; *) printf 'services: error: DISTILLERY_SERVICES_SECURE must be 0 or 1\n' >&2; exit 1 ;; esac
+if [ "$SECURE" = 1 ]; then
+  STATE_DIR="${DISTILLERY_SERVICES_STATE_DIR:-$SERVICES_HOME/state-secure}"
+  KAFKA_PORT="${KAFKA_PORT:-9192}"
+  KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9193}"
+  S3_PORT="${S3_PORT:-7443}"
+else
+  STATE_DIR="${DISTILLERY_SERVICES_STATE_DIR:-$SERVICES_HOME/state}"
+fi
+TLS_DIR="$STATE_DIR/tls"
 LOG_DIR="${DISTILLERY_SERVICES_LOG_DIR:-$STATE_DIR/logs}"
 KAFKA_DATA_DIR="${KAFKA_DATA_DIR:-$STATE_DIR/kafka-data}"
 S3_DATA_DIR="${S3_DATA_DIR:-$STATE_DIR/s3-data}"
@@ -40,6 +52,29 @@ CREDENTIALS_FILE="$STATE_DIR/s3-credentials.env"
 say() { printf '%s\n' "$*" >&2; }
 die() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
 
+# The secure pair's CA and server certificate (127.0.0.1 and localhost), made once with openssl; the CA is what
+# clients trust (KAFKA_SSL_CA_FILE, S3_CA_FILE). Kafka reads the key and chain as a PEM keystore.
+ensure_tls() {
+  [ -s "$TLS_DIR/server-keystore.pem" ] && return 0
+  need openssl "the secured services need certificates (Debian: apt-get install openssl)"
+  mkdir -p "$TLS_DIR"
+  (
+    umask 077
+    cd "$TLS_DIR"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj '/CN=distillery local CA' \
+      -keyout ca.key -out ca.pem -addext 'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign' 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj '/CN=127.0.0.1' -keyout server.key -out server.csr 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 -extfile server.ext -out server.pem 2>/dev/null
+    # Kafka's PEM keystore wants an unencrypted PKCS#8 key followed by the certificate chain.
+    openssl pkcs8 -topk8 -nocrypt -in server.key -out server-pkcs8.key
+    cat server-pkcs8.key server.pem ca.pem >server-keystore.pem.tmp
+    mv server-keystore.pem.tmp server-keystore.pem
+    chmod 644 ca.pem
+  ) || die "openssl could not make the certificates in $TLS_DIR"
+  say "tls: made a local CA and a server certificate for 127.0.0.1 in $TLS_DIR"
+}
+
 check_port_var() {
   local name=$1 value=$2
   if ! [[ "$value" =~ ^[0-9]{1,5}$ ]] || ((10#$value < 1 || 10#$value > 65535)); then
@@ -54,6 +89,7 @@ validate_config() {
   [[ "$START_TIMEOUT" =~ ^[0-9]+$ ]] || die "DISTILLERY_SERVICES_TIMEOUT must be whole seconds, got '$START_TIMEOUT'"
   [[ "$STOP_TIMEOUT" =~ ^[0-9]+$ ]] || die "DISTILLERY_SERVICES_STOP_TIMEOUT must be whole seconds, got '$STOP_TIMEOUT'"
   case "$S3_SERVER" in versitygw | moto) ;; *) die "DISTILLERY_S3_SERVER must be versitygw or moto, got '$S3_SERVER'" ;; esac
+  [ "$SECURE" = 0 ] || [ "$S3_SERVER" = versitygw ] || die "the secured services need versitygw (moto serves no TLS here)"
   [ "$KAFKA_PORT" != "$KAFKA_CONTROLLER_PORT" ] || die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must differ"
 }
 
@@ -119,7 +155,18 @@ launch() {
 
 have_node_probe() { command -v node >/dev/null 2>&1 && [ -d "$REPO_DIR/node_modules/kafkajs" ] && [ -d "$REPO_DIR/node_modules/tsx" ]; }
 
-node_probe() { (cd "$REPO_DIR" && node --import tsx "$SCRIPT_DIR/probe.ts" "$@"); }
+# The probe reads the secure pair's CA and SASL login from the same variables clients use (see cmd_env).
+node_probe() {
+  if [ "$SECURE" = 1 ]; then
+    (cd "$REPO_DIR" && env KAFKA_SSL=true KAFKA_SSL_CA_FILE="$TLS_DIR/ca.pem" KAFKA_SASL_MECHANISM=scram-sha-512 \
+      KAFKA_SASL_USERNAME=distillery KAFKA_SASL_PASSWORD="$(credential KAFKA_SASL_PASSWORD)" S3_CA_FILE="$TLS_DIR/ca.pem" \
+      node --import tsx "$SCRIPT_DIR/probe.ts" "$@")
+  else
+    (cd "$REPO_DIR" && node --import tsx "$SCRIPT_DIR/probe.ts" "$@")
+  fi
+}
+
+s3_url() { if [ "$SECURE" = 1 ]; then printf 'https://%s:%s' "$HOST" "$S3_PORT"; else printf 'http://%s:%s' "$HOST" "$S3_PORT"; fi; }
 
 kafka_ready() {
   port_open "$KAFKA_PORT" || return 1
@@ -134,9 +181,9 @@ kafka_ready() {
 s3_ready() {
   port_open "$S3_PORT" || return 1
   if have_node_probe; then
-    node_probe s3 "http://$HOST:$S3_PORT" >/dev/null 2>&1
+    node_probe s3 "$(s3_url)" >/dev/null 2>&1
   else
-    curl -s -o /dev/null -m 5 "http://$HOST:$S3_PORT/"
+    curl -s -o /dev/null -m 5 --cacert "$TLS_DIR/ca.pem" "$(s3_url)/"
   fi
 }
 
@@ -254,6 +301,9 @@ ensure_credentials() {
   (
     umask 077
     printf 'S3_ACCESS_KEY_ID=%s\nS3_SECRET_ACCESS_KEY=%s\n' "$access" "$secret" >"$CREDENTIALS_FILE.tmp"
+    # SCRAM users of the secure broker: 'admin' for the broker's own listener, 'distillery' for clients.
+    printf 'KAFKA_ADMIN_PASSWORD=%s\nKAFKA_SASL_PASSWORD=%s\n' "$(head -c 24 /dev/urandom | base64 | tr '+/' 'xy')" \
+      "$(head -c 24 /dev/urandom | base64 | tr '+/' 'xy')" >>"$CREDENTIALS_FILE.tmp"
   )
   mv "$CREDENTIALS_FILE.tmp" "$CREDENTIALS_FILE"
 }
@@ -262,6 +312,8 @@ credential() { grep "^$1=" "$CREDENTIALS_FILE" | head -n 1 | cut -d= -f2-; }
 
 write_kafka_config() {
   mkdir -p "$STATE_DIR/kafka"
+  # The secure broker's config holds the admin password: readable by its owner only.
+  (umask 077 && : >"$STATE_DIR/kafka/server.properties")
   cat >"$STATE_DIR/kafka/server.properties" <<EOF
 # Generated by scripts/services/services.sh on every start; edits here are overwritten.
 process.roles=broker,controller
@@ -288,6 +340,24 @@ num.io.threads=4
 num.recovery.threads.per.data.dir=1
 log.retention.hours=168
 EOF
+  [ "$SECURE" = 1 ] || return 0
+  # Clients reach only the SASL_SSL listener; the controller listener stays on loopback for the node itself.
+  sed -i -e "s|^listeners=.*|listeners=SASL_SSL://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT|" \
+    -e "s|^advertised.listeners=.*|advertised.listeners=SASL_SSL://$HOST:$KAFKA_PORT|" \
+    -e "s|^inter.broker.listener.name=.*|inter.broker.listener.name=SASL_SSL|" \
+    -e "s|^listener.security.protocol.map=.*|listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT|" \
+    "$STATE_DIR/kafka/server.properties"
+  cat >>"$STATE_DIR/kafka/server.properties" <<EOF
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(credential KAFKA_ADMIN_PASSWORD)";
+ssl.keystore.type=PEM
+ssl.keystore.location=$TLS_DIR/server-keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_DIR/ca.pem
+ssl.client.auth=none
+ssl.endpoint.identification.algorithm=https
+EOF
 }
 
 start_kafka() {
@@ -306,13 +376,20 @@ start_kafka() {
   port_open "$KAFKA_PORT" && die "kafka: $HOST:$KAFKA_PORT is taken by a process this script did not start; stop it or set KAFKA_PORT"
   port_open "$KAFKA_CONTROLLER_PORT" && die "kafka: controller port $HOST:$KAFKA_CONTROLLER_PORT is taken; set KAFKA_CONTROLLER_PORT"
   mkdir -p "$KAFKA_DATA_DIR" "$LOG_DIR/kafka"
+  local scram=()
+  if [ "$SECURE" = 1 ]; then
+    ensure_tls
+    ensure_credentials
+    scram=(--add-scram "SCRAM-SHA-512=[name=admin,password=$(credential KAFKA_ADMIN_PASSWORD)]"
+      --add-scram "SCRAM-SHA-512=[name=distillery,password=$(credential KAFKA_SASL_PASSWORD)]")
+  fi
   write_kafka_config
   if [ ! -f "$KAFKA_DATA_DIR/meta.properties" ]; then
     [ -s "$STATE_DIR/kafka/cluster.id" ] ||
       head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$STATE_DIR/kafka/cluster.id"
     cluster_id="$(cat "$STATE_DIR/kafka/cluster.id")"
     if ! java "${jvm[@]}" -cp "$classpath" kafka.tools.StorageTool format --ignore-formatted \
-      -t "$cluster_id" -c "$STATE_DIR/kafka/server.properties" >>"$log" 2>&1; then
+      -t "$cluster_id" -c "$STATE_DIR/kafka/server.properties" "${scram[@]}" >>"$log" 2>&1; then
       show_log_tail "$log"
       die "kafka: formatting the KRaft storage in $KAFKA_DATA_DIR failed"
     fi
@@ -328,7 +405,7 @@ start_s3() {
   local pid log="$LOG_DIR/s3.log"
   if pid="$(running_pid s3)"; then
     wait_ready s3 "$pid" s3_ready "$log"
-    say "s3: already running (pid $pid) on http://$HOST:$S3_PORT"
+    say "s3: already running (pid $pid) on $(s3_url)"
     return 0
   fi
   rm -f "$(pid_file s3)"
@@ -339,13 +416,18 @@ start_s3() {
     # moto keeps buckets in memory and accepts any credentials: a restart loses every object.
     launch s3 "$log" "$MOTO_VENV/bin/moto_server" -H "$HOST" -p "$S3_PORT"
   else
+    local tls=()
+    if [ "$SECURE" = 1 ]; then
+      ensure_tls
+      tls=(--cert "$TLS_DIR/server.pem" --key "$TLS_DIR/server.key")
+    fi
     launch s3 "$log" env ROOT_ACCESS_KEY_ID="$(credential S3_ACCESS_KEY_ID)" \
       ROOT_SECRET_ACCESS_KEY="$(credential S3_SECRET_ACCESS_KEY)" \
-      "$VERSITYGW_BIN" --port "$HOST:$S3_PORT" --region "$S3_REGION" --quiet posix "$S3_DATA_DIR"
+      "$VERSITYGW_BIN" --port "$HOST:$S3_PORT" --region "$S3_REGION" --quiet "${tls[@]}" posix "$S3_DATA_DIR"
   fi
   pid=$LAUNCHED_PID
   wait_ready s3 "$pid" s3_ready "$log"
-  say "s3: $S3_SERVER ready on http://$HOST:$S3_PORT (pid $pid, ${READY_AFTER}s)"
+  say "s3: $S3_SERVER ready on $(s3_url) (pid $pid, ${READY_AFTER}s)"
 }
 
 cmd_start() {
@@ -418,9 +500,12 @@ status_line() {
 
 cmd_status() {
   local status=0
-  status_line kafka "$KAFKA_PORT" "$HOST:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT) Apache Kafka $KAFKA_VERSION KRaft" || status=1
-  local s3_what="http://$HOST:$S3_PORT versitygw $VERSITYGW_VERSION"
-  [ "$S3_SERVER" = moto ] && s3_what="http://$HOST:$S3_PORT moto $MOTO_VERSION"
+  local kafka_what="$HOST:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT) Apache Kafka $KAFKA_VERSION KRaft"
+  [ "$SECURE" = 1 ] && kafka_what="$kafka_what, SASL_SSL (SCRAM-SHA-512)"
+  status_line kafka "$KAFKA_PORT" "$kafka_what" || status=1
+  local s3_what
+  s3_what="$(s3_url) versitygw $VERSITYGW_VERSION"
+  [ "$S3_SERVER" = moto ] && s3_what="$(s3_url) moto $MOTO_VERSION"
   status_line s3 "$S3_PORT" "$s3_what" || status=1
   printf 'state  %s\nlogs   %s\n' "$STATE_DIR" "$LOG_DIR"
   return "$status"
@@ -433,7 +518,12 @@ cmd_env() {
     ensure_credentials
   fi
   printf 'export KAFKA_BROKERS=%s:%s\n' "$HOST" "$KAFKA_PORT"
-  printf 'export S3_ENDPOINT=http://%s:%s\n' "$HOST" "$S3_PORT"
+  printf 'export S3_ENDPOINT=%s\n' "$(s3_url)"
+  if [ "$SECURE" = 1 ]; then
+    printf 'export KAFKA_SSL=true\nexport KAFKA_SSL_CA_FILE=%s\nexport S3_CA_FILE=%s\n' "$TLS_DIR/ca.pem" "$TLS_DIR/ca.pem"
+    printf 'export KAFKA_SASL_MECHANISM=scram-sha-512\nexport KAFKA_SASL_USERNAME=distillery\n'
+    printf 'export KAFKA_SASL_PASSWORD=%s\n' "$(credential KAFKA_SASL_PASSWORD)"
+  fi
   printf 'export AWS_ACCESS_KEY_ID=%s\n' "$(credential S3_ACCESS_KEY_ID)"
   printf 'export AWS_SECRET_ACCESS_KEY=%s\n' "$(credential S3_SECRET_ACCESS_KEY)"
   printf 'export AWS_REGION=%s\n' "$S3_REGION"

@@ -1,4 +1,5 @@
 // Builds the object store a topology's `config.store` names: one factory for the embedded runner and stage processes.
+import { readFileSync } from 'node:fs';
 import type { StoreConfig } from '../topology/types.ts';
 import { LocalStore } from './local_store.ts';
 import type { ObjectStore } from './object_store.ts';
@@ -31,6 +32,18 @@ export function openStore(config: StoreConfig, options: OpenStoreOptions = {}): 
         region: config.region,
         endpoint: config.endpoint,
         forcePathStyle: config.forcePathStyle,
+        ...caFromEnv(),
       });
+  }
+}
+
+/** S3_CA_FILE: a PEM file of a private CA the S3 endpoint's certificate is signed by (NODE_EXTRA_CA_CERTS works too). */
+function caFromEnv(env: NodeJS.ProcessEnv = process.env): { ca?: string } {
+  const file = env.S3_CA_FILE;
+  if (file === undefined || file === '') return {};
+  try {
+    return { ca: readFileSync(file, 'utf8') };
+  } catch (err) {
+    throw new Error(`S3_CA_FILE=${file}: cannot read the CA certificate: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -1,6 +1,7 @@
 // Object store over an S3 bucket (AWS S3 or any S3-compatible server): what the distributed stages share.
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import { rootCertificates } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CreateBucketCommand,
@@ -38,6 +39,11 @@ export interface S3StoreOptions {
    * (AWS_ACCESS_KEY_ID/…), shared config/credentials files (AWS_PROFILE), web identity (IRSA), ECS/EC2 metadata.
    */
   credentials?: S3ClientConfig['credentials'];
+  /**
+   * PEM certificate(s) of a CA to trust for an https endpoint, on top of Node's own roots (a private CA, like the
+   * one `services.sh` makes for the secured S3 server). openStore reads it from the file S3_CA_FILE names.
+   */
+  ca?: string;
   /** Requests in flight per store (a GET counts until its body is read). Default 16. */
   maxConcurrency?: number;
   /** Tries per request, first included, for the SDK's retry strategy. Default 5. */
@@ -162,7 +168,7 @@ export class S3Store implements ObjectStore {
     this.location = describeLocation(this.options);
     this.limit = pLimit(this.options.maxConcurrency);
     this.ownsClient = options.client === undefined;
-    this.client = options.client ?? createS3Client(this.options, options.credentials);
+    this.client = options.client ?? createS3Client(this.options, options.credentials, options.ca);
     // Every command but GetObject takes a slot for its whole life, retries and backoff included; GetObject takes
     // its slot in get() so the slot also covers reading the body, which happens after the middleware returns.
     // Sitting at 'initialize' means multipart parts sent by lib-storage's Upload are bounded too.
@@ -323,7 +329,7 @@ export class S3Store implements ObjectStore {
  * `maxAttempts` tries, drawing on a retry-token bucket so a dead endpoint is not hammered; 'adaptive' adds a
  * client-side token-bucket rate limiter that slows all requests of this client after a throttling response.
  */
-function createS3Client(options: ResolvedS3StoreOptions, credentials: S3ClientConfig['credentials']): S3Client {
+function createS3Client(options: ResolvedS3StoreOptions, credentials: S3ClientConfig['credentials'], ca: string | undefined): S3Client {
   // The SDK warns on Node < 22 about releases after January 2027; the project targets Node.js 20 (package.json engines) and pins
   // the SDK version in package.json, so the warning would only confuse users of every stage process.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -339,7 +345,8 @@ function createS3Client(options: ResolvedS3StoreOptions, credentials: S3ClientCo
       connectionTimeout: options.connectionTimeoutMs,
       socketTimeout: options.socketTimeoutMs,
       httpAgent: new HttpAgent(agent),
-      httpsAgent: new HttpsAgent(agent),
+      // An agent's `ca` replaces Node's roots: keep them and add the private CA.
+      httpsAgent: new HttpsAgent(ca === undefined ? agent : { ...agent, ca: [...rootCertificates, ca] }),
     },
     requestChecksumCalculation: options.checksums === 'when-required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
     responseChecksumValidation: options.checksums === 'when-required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',

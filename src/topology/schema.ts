@@ -15,6 +15,7 @@ import {
   DEFAULT_THRESHOLDS,
 } from './defaults.ts';
 import { parseDuration } from './duration.ts';
+import { SASL_MECHANISMS } from '../transport/kafka_security.ts';
 import {
   boolean,
   decimal,
@@ -96,6 +97,9 @@ export const kafkaTransportSchema = mapping({
   // Consumer liveness: a member silent this long loses its partitions (kafkajs default 30 s).
   sessionTimeoutMs: positiveDuration().optional(),
   heartbeatIntervalMs: positiveDuration().optional(),
+  // Security without secrets: credentials and CA files come from the environment (src/transport/kafka_security.ts).
+  ssl: boolean().optional(),
+  saslMechanism: oneOf(SASL_MECHANISMS).optional(),
 });
 
 // Kafka's legal topic characters and length.

@@ -4,6 +4,7 @@ import type { TopicRole } from '../messages/topics.ts';
 import type { DetectorConfig } from '../model/detector_config.ts';
 import type { ObjectiveConfig } from '../train/objective.ts';
 import type { BackendName } from '../backend/backend.ts';
+import type { SaslMechanism } from '../transport/kafka_security.ts';
 
 export type StoreConfig =
   | { kind: 'local'; root: string }
@@ -19,6 +20,10 @@ export type TransportConfig =
       sessionTimeoutMs?: number;
       /** How often consumers heartbeat; well under the session timeout (default 3 s). */
       heartbeatIntervalMs?: number;
+      /** TLS to the brokers (CA from KAFKA_SSL_CA_FILE or NODE_EXTRA_CA_CERTS); the compiler sets it, default false. */
+      ssl?: boolean;
+      /** SASL mechanism; username and password from KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD. */
+      saslMechanism?: SaslMechanism;
     };
 
 export interface TopicConfig {

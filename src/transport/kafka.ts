@@ -19,6 +19,7 @@
 //     uncommitted messages come again (at-least-once; the memory transport keeps positions of kept partitions).
 //   * `admin.setOffsets` joins the group and waits for a fetch with kafkajs's default 5 s poll; `setGroupOffsets` joins
 //     with this transport's short poll and commits with the joined generation instead.
+import type { KafkaConnectionSecurity } from './kafka_security.ts';
 import kafkajs from 'kafkajs';
 import type {
   Admin as KafkaJsAdmin,
@@ -112,6 +113,8 @@ export interface KafkaTransportOptions {
   consumer?: KafkaConsumerTimings;
   /** Replication factor of created topics; default -1 (the broker's default.replication.factor). */
   replicationFactor?: number;
+  /** TLS and SASL (see kafka_security.ts: built from the topology and the environment, secrets never logged). */
+  security?: KafkaConnectionSecurity;
 }
 
 const DEFAULT_MAX_BATCH_SIZE = 100;
@@ -318,6 +321,7 @@ export class KafkaTransport implements Transport {
       retry: { ...this.retry },
       logLevel: LEVEL_BY_NAME[options.logLevel ?? 'warn'],
       logCreator: kafkaLogCreator(this.logger),
+      ...options.security,
     };
     this.kafka = new Kafka(this.baseConfig);
   }

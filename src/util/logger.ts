@@ -10,6 +10,23 @@ export interface LoggerOptions {
   destination?: NodeJS.WritableStream;
 }
 
+/** Secret-bearing fields, wherever a config object or error puts them (pino paths: `*` is one level). */
+export const REDACTED_PATHS = [
+  'password',
+  '*.password',
+  '*.*.password',
+  'secretAccessKey',
+  '*.secretAccessKey',
+  '*.*.secretAccessKey',
+  'sessionToken',
+  '*.sessionToken',
+  'credentials',
+  '*.credentials',
+  'sasl.password',
+  '*.headers.authorization',
+  '*.headers.Authorization',
+];
+
 /** Creates the process's root logger. Credentials never reach it: redact the usual secret fields anyway. */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? process.env.DISTILLERY_LOG_LEVEL ?? 'info';
@@ -17,7 +34,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     {
       level,
       base: { pid: process.pid },
-      redact: { paths: ['*.secretAccessKey', '*.password', '*.sessionToken', 'credentials'], censor: '[redacted]' },
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     },
     (options.destination ?? process.stderr) as pino.DestinationStream,
   );
