@@ -537,6 +537,7 @@ usage: scripts/services/services.sh <command>
   stop [--purge] stop both (SIGTERM, then SIGKILL); --purge also deletes their data dirs
   status         what is running, pids, ports (exit 1 unless both run)
   env            print export lines: eval "$(scripts/services/services.sh env)"
+With DISTILLERY_SERVICES_SECURE=1 every command acts on the secured pair (SASL_SSL Kafka, HTTPS S3; docs/security.md).
 EOF
 }
 
