@@ -1,6 +1,6 @@
 // Reads a whole topic as it is now (every partition up to its log end at the start), without committing anything.
 import { randomBytes } from 'node:crypto';
-import { parseOffset, type ReceivedMessage, type Transport } from './transport.ts';
+import { parseOffset, TransportTimeoutError, type ReceivedMessage, type Transport } from './transport.ts';
 
 export interface ReadTopicOptions {
   /**
@@ -20,6 +20,7 @@ export interface ReadTopicOptions {
  */
 export async function readTopic(transport: Transport, topic: string, options: ReadTopicOptions = {}): Promise<ReceivedMessage[]> {
   const idleMs = options.idleMs ?? 3000;
+  const firstMessageTimeoutMs = options.firstMessageTimeoutMs ?? 30_000;
   const ends = new Map<number, number>();
   for (const w of await transport.topicOffsets(topic)) {
     const high = parseOffset(w.high);
@@ -40,7 +41,7 @@ export async function readTopic(transport: Transport, topic: string, options: Re
   try {
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    arm(options.firstMessageTimeoutMs ?? 30_000);
+    arm(firstMessageTimeoutMs);
     await consumer.run({
       maxBatchSize: 500,
       eachBatch: async ({ batch }) => {
@@ -58,5 +59,7 @@ export async function readTopic(transport: Transport, topic: string, options: Re
     await consumer.disconnect();
     await transport.deleteGroups([groupId]).catch(() => undefined);
   }
+  // Silence from a topic that has records is a failure to read it, not an empty answer.
+  if (reached.size === 0) throw new TransportTimeoutError(`readTopic(${topic}): no record arrived within ${firstMessageTimeoutMs} ms though the topic holds some`);
   return received.sort((a, b) => a.partition - b.partition || parseOffset(a.offset) - parseOffset(b.offset));
 }

@@ -44,3 +44,31 @@ test('messages appended while reading are left for the next read', async () => {
     await transport.close();
   }
 });
+
+test('a topic with records that delivers none in time is an error, not an empty answer', async () => {
+  const transport = new MemoryTransport();
+  try {
+    await transport.createTopics([{ topic: 't', partitions: 1 }]);
+    const producer = transport.producer();
+    await producer.connect();
+    await producer.send('t', [{ key: 'a', value: enc('a') }]);
+    await producer.disconnect();
+    // A consumer whose partition stops fetching before it hands over any record (as if the group never settled).
+    const stuck = Object.create(transport) as MemoryTransport;
+    stuck.consumer = (config) => {
+      const c = transport.consumer(config);
+      const run = c.run.bind(c);
+      c.run = (options) =>
+        run({
+          ...options,
+          eachBatch: async (payload) => {
+            payload.pause();
+          },
+        });
+      return c;
+    };
+    await assert.rejects(readTopic(stuck, 't', { firstMessageTimeoutMs: 100 }), /no record arrived within 100 ms/);
+  } finally {
+    await transport.close();
+  }
+});
