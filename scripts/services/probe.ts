@@ -1,4 +1,5 @@
-// Readiness probe used by services.sh: one admin metadata call against Kafka, or one HTTP request to the S3 endpoint.
+// Readiness probe used by services.sh and the test containers: one admin metadata call against Kafka, or one HTTP request to S3.
+import { pathToFileURL } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 
 const PROBE_TIMEOUT_MS = 5000;
@@ -8,7 +9,7 @@ const PROBE_TIMEOUT_MS = 5000;
  * coordinator lookup. The lookup makes a fresh broker create __consumer_offsets now, so the first consumer
  * group of a test joins at once instead of logging "group coordinator is not available".
  */
-async function probeKafka(brokers: string[]): Promise<string[]> {
+export async function probeKafka(brokers: string[]): Promise<string[]> {
   const kafka = new Kafka({
     clientId: 'distillery-services-probe',
     brokers,
@@ -30,7 +31,7 @@ async function probeKafka(brokers: string[]): Promise<string[]> {
 }
 
 /** Resolves with the HTTP status once the endpoint answers with an XML body (an S3 error document counts). */
-async function probeS3(endpoint: string): Promise<number> {
+export async function probeS3(endpoint: string): Promise<number> {
   const res = await fetch(endpoint, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
   const body = await res.text();
   if (!body.includes('<')) {
@@ -52,7 +53,10 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+// Run as a script (services.sh), not when imported (scripts/docker/containers.ts).
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
