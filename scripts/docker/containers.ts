@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { StartedTestContainer } from 'testcontainers';
 import { probeKafka, probeS3 } from '../services/probe.ts';
 
 const run = promisify(execFile);
@@ -99,7 +100,7 @@ export async function startServiceContainers(options: ServiceContainersOptions):
   const { GenericContainer, Wait } = await import('testcontainers');
   const timeoutMs = options.startupTimeoutMs ?? 120_000;
   const labels = { [OWNER_LABEL]: String(process.pid) };
-  const started: { stop(): Promise<unknown> }[] = [];
+  const started: StartedTestContainer[] = [];
   const env: Record<string, string> = {};
   const parts: string[] = [];
   const stop = async (): Promise<void> => {
