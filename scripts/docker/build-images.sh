@@ -17,6 +17,9 @@ VERSITYGW_VERSION="${VERSITYGW_VERSION:-v1.8.0}"
 SERVICES_HOME="${DISTILLERY_SERVICES_HOME:-$HOME/.cache/distillery/services}"
 BASE_IMAGE=local/debian:bookworm
 FORCE=false
+# Build contexts made in the cache dir; removed on exit, whatever happens.
+CONTEXTS=()
+trap 'rm -rf "${CONTEXTS[@]}"' EXIT
 
 image_id() { docker image inspect -f '{{.Id}}' "$1"; }
 
@@ -45,7 +48,7 @@ build_distillery() {
   version="$(node -p "require('$REPO_DIR/package.json').version")"
   image="distillery:$version"
   # The context is .dockerignore's allowlist: hash exactly those paths.
-  mapfile -t files < <(cd "$REPO_DIR" && sed -n 's/^!//p' .dockerignore | xargs -I{} find {} -type f | sort)
+  mapfile -t files < <(cd "$REPO_DIR" && sed -n 's/^!//p' .dockerignore | xargs -I{} find {} -type f 2>/dev/null | sort)
   digest="$(cd "$REPO_DIR" && hash_files deploy/Dockerfile .dockerignore "${files[@]}")-$(image_id node:20-bookworm-slim | cut -c8-19)"
   if up_to_date "$image" "$digest"; then
     say "$image up to date"
@@ -63,10 +66,10 @@ build_kafka() {
     return 0
   fi
   ctx="$(mktemp -d "$DOCKER_HOME/ctx-kafka.XXXXXX")"
+  CONTEXTS+=("$ctx")
   cp "$SCRIPT_DIR"/kafka/{Dockerfile,entrypoint.sh,log4j.properties} "$ctx/"
   cp -al "$libs" "$ctx/libs" 2>/dev/null || cp -a "$libs" "$ctx/libs"
-  build "$image" "$digest" --build-arg "KAFKA_VERSION=$KAFKA_VERSION" "$ctx" || { rm -rf "$ctx"; exit 1; }
-  rm -rf "$ctx"
+  build "$image" "$digest" --build-arg "KAFKA_VERSION=$KAFKA_VERSION" "$ctx"
 }
 
 build_versitygw() {
@@ -78,10 +81,10 @@ build_versitygw() {
     return 0
   fi
   ctx="$(mktemp -d "$DOCKER_HOME/ctx-versitygw.XXXXXX")"
+  CONTEXTS+=("$ctx")
   cp "$SCRIPT_DIR/versitygw/Dockerfile" "$ctx/"
   cp -l "$bin" "$ctx/versitygw" 2>/dev/null || cp "$bin" "$ctx/versitygw"
-  build "$image" "$digest" --build-arg "VERSITYGW_VERSION=$VERSITYGW_VERSION" "$ctx" || { rm -rf "$ctx"; exit 1; }
-  rm -rf "$ctx"
+  build "$image" "$digest" --build-arg "VERSITYGW_VERSION=$VERSITYGW_VERSION" "$ctx"
 }
 
 main() {
