@@ -40,6 +40,8 @@ build() {
     tail -n 30 "$log" >&2
     die "building $image failed (full log: $log)"
   fi
+  # The image this one replaced is now untagged: drop it (only dangling images of these builds carry the label).
+  docker image prune -f --filter "label=io.distillery.inputs" >/dev/null 2>&1 || true
   say "built $image in $((SECONDS - started))s ($(docker image inspect -f '{{.Size}}' "$image" | awk '{ printf "%d MB", $1 / 1e6 }'))"
 }
 
