@@ -115,7 +115,7 @@ build_debian_image() {
 # because Debian's archive has only Node 18 and npm here may have been upgraded in place (then the .deb's file list
 # no longer matches what is installed).
 node_tarball() {
-  local tarball="$DOCKER_HOME/node-${1// /-}.tar" node prefix path
+  local tarball="$DOCKER_HOME/node-${1//[ \/]/-}.tar" node prefix path
   if [ -s "$tarball" ]; then
     printf '%s' "$tarball"
     return 0
@@ -124,9 +124,10 @@ node_tarball() {
   prefix="$(dirname "$(dirname "$node")")"
   : >"$DOCKER_HOME/node-files.txt"
   for path in bin/node bin/npm bin/npx bin/corepack lib/node_modules/npm lib/node_modules/corepack include/node; do
-    if [ -e "$prefix/$path" ] || [ -L "$prefix/$path" ]; then printf '%s\n' "${prefix#/}/$path" >>"$DOCKER_HOME/node-files.txt"; fi
+    if [ -e "$prefix/$path" ] || [ -L "$prefix/$path" ]; then printf '%s\n' "$path" >>"$DOCKER_HOME/node-files.txt"; fi
   done
-  tar -C / -cf "$tarball.tmp" -T "$DOCKER_HOME/node-files.txt"
+  # Relative to the prefix: the stand-in unpacks it into /usr/local, where the official image has node.
+  tar -C "$prefix" -cf "$tarball.tmp" -T "$DOCKER_HOME/node-files.txt"
   mv "$tarball.tmp" "$tarball"
   printf '%s' "$tarball"
 }
@@ -136,7 +137,7 @@ build_node_image() {
   version="$(node --version)"
   [[ "$version" == v20.* ]] || die "the node:20-bookworm-slim stand-in needs this machine's node to be Node 20, found $version"
   # npm is part of the identity: it may have been upgraded in place without a new node.
-  version="$version npm $(npm --version)"
+  version="$version npm $(npm --version) in /usr/local"
   if image_exists "$NODE_IMAGE"; then
     local have
     have="$(image_label "$NODE_IMAGE" io.distillery.standin-id)"
@@ -149,6 +150,7 @@ build_node_image() {
   fi
   local ctx tarball
   tarball="$(node_tarball "$version")"
+  rm -rf "$DOCKER_HOME"/node-ctx.* # a context a failed run left (runs hold the lock, so none is in use)
   ctx="$(mktemp -d "$DOCKER_HOME/node-ctx.XXXXXX")"
   ln "$tarball" "$ctx/node.tar" 2>/dev/null || cp "$tarball" "$ctx/node.tar"
   cp "$SCRIPT_DIR/node-standin/Dockerfile" "$ctx/Dockerfile"
