@@ -4,7 +4,8 @@
 # running, stopped afterwards); KAFKA_BROKERS / S3_ENDPOINT already in the environment always win.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "$#" -gt 0 ]; then files=("$@"); else mapfile -t files < <(find test -name '*.test.ts' | sort); fi
+# test/docker/ needs Docker and the built images: `npm run test:docker` (scripts/docker/test.sh) runs it.
+if [ "$#" -gt 0 ]; then files=("$@"); else mapfile -t files < <(find test -name '*.test.ts' -not -path 'test/docker/*' | sort); fi
 run=(node --import tsx --test --test-reporter=spec "${files[@]}")
 if grep -lE "helpers/(kafka|s3|stage_process)\.ts" "${files[@]}" >/dev/null 2>&1; then
   exec bash scripts/services/with_services.sh "${run[@]}"

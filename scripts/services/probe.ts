@@ -1,4 +1,5 @@
-// Readiness probe used by services.sh: one admin metadata call against Kafka, or one HTTP request to the S3 endpoint.
+// Readiness probe used by services.sh and the test containers: one admin metadata call against Kafka, or one HTTP request to S3.
+import { pathToFileURL } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { rootCertificates } from 'node:tls';
 import { readFileSync } from 'node:fs';
@@ -11,7 +12,7 @@ const PROBE_TIMEOUT_MS = 5000;
  * coordinator lookup. The lookup makes a fresh broker create __consumer_offsets now, so the first consumer
  * group of a test joins at once instead of logging "group coordinator is not available".
  */
-async function probeKafka(brokers: string[]): Promise<string[]> {
+export async function probeKafka(brokers: string[]): Promise<string[]> {
   const kafka = new Kafka({
     clientId: 'distillery-services-probe',
     brokers,
@@ -35,7 +36,7 @@ async function probeKafka(brokers: string[]): Promise<string[]> {
 }
 
 /** Resolves with the HTTP status once the endpoint answers with an XML body (an S3 error document counts). */
-async function probeS3(endpoint: string): Promise<number> {
+export async function probeS3(endpoint: string): Promise<number> {
   const { status, body } = endpoint.startsWith('https:') ? await httpsGet(endpoint) : await httpGet(endpoint);
   if (!body.includes('<')) {
     throw new Error(`HTTP ${status} from ${endpoint} but no XML body`);
@@ -83,7 +84,10 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+// Run as a script (services.sh), not when imported (scripts/docker/containers.ts).
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
