@@ -170,7 +170,7 @@ export async function runDetect(sourcesArgs: readonly string[], flags: DetectFla
 function parseNumber(min: number, max: number, integer: boolean) {
   return (text: string): number => {
     const v = Number(text);
-    if (!Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) throw new InvalidArgumentError(`expected ${integer ? 'an integer' : 'a number'} in [${min}, ${max}]`);
+    if (text.trim() === '' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) throw new InvalidArgumentError(`expected ${integer ? 'an integer' : 'a number'} in [${min}, ${max}]`);
     return v;
   };
 }

@@ -1,4 +1,5 @@
 // `distillery export`: writes a student checkpoint as a self-contained TF.js graph model plus model-card.json.
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES, initBackend, type BackendName } from '../backend/backend.ts';
@@ -20,10 +21,12 @@ export interface ExportFlags {
   backend?: BackendName;
 }
 
-/** The test split to evaluate on: --test (a local file, or a key of the topology's store), else the topology student's evalAnnotations. */
-function testSplit(flags: ExportFlags, topology: CompiledTopology | undefined, store: ObjectStore | undefined): { store: ObjectStore; key: string } | undefined {
+/** The test split to evaluate on: --test (a local file, else a key of the topology's store), else the topology student's evalAnnotations. */
+async function testSplit(flags: ExportFlags, topology: CompiledTopology | undefined, store: ObjectStore | undefined): Promise<{ store: ObjectStore; key: string } | undefined> {
   if (flags.test !== undefined) {
-    if (store !== undefined && !path.isAbsolute(flags.test) && !flags.test.startsWith('.')) return { store, key: flags.test };
+    const local = await stat(flags.test).then((s) => s.isFile(), () => false);
+    if (!local && store !== undefined) return { store, key: flags.test };
+    // Images are read relative to the annotation file's folder, so the store is rooted there.
     return { store: new LocalStore({ root: path.resolve(path.dirname(flags.test)) }), key: path.basename(flags.test) };
   }
   const student = topology?.stages.find((s) => s.kind === 'student');
@@ -37,7 +40,7 @@ export async function runExport(flags: ExportFlags, io: TrainCommandIo): Promise
   const store = topology === undefined ? undefined : openStore(topology.store);
   try {
     const source = await resolveLocation(flags.checkpoint, store);
-    const test = testSplit(flags, topology, store);
+    const test = await testSplit(flags, topology, store);
     const result = await exportStudent(source.store, source.prefix, new LocalStore({ root: path.resolve(flags.out) }), '', {
       testAnnotations: test,
       forceEval: flags.eval,
