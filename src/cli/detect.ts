@@ -46,12 +46,15 @@ const DEFAULT_POSTPROCESS = { scoreThreshold: 0.05, topKPerLevel: 1000, nmsIou: 
 class ResultsWriter {
   private first = true;
   private constructor(
-    private readonly out: WriteStream | TrainCommandIo['stdout'],
+    private readonly out: TrainCommandIo['stdout'],
+    /** The file stream this writer opened and must end (never the process's stdout, which cannot be closed). */
+    private readonly file: WriteStream | undefined,
     private readonly lines: boolean,
   ) {}
 
-  static open(file: string | undefined, lines: boolean, stdout: TrainCommandIo['stdout']): ResultsWriter {
-    const writer = new ResultsWriter(file === undefined ? stdout : createWriteStream(file), lines);
+  static open(target: string | undefined, lines: boolean, stdout: TrainCommandIo['stdout']): ResultsWriter {
+    const file = target === undefined ? undefined : createWriteStream(target);
+    const writer = new ResultsWriter(file ?? stdout, file, lines);
     if (!lines) writer.out.write('[');
     return writer;
   }
@@ -62,15 +65,15 @@ class ResultsWriter {
       const ok = this.out.write(this.lines ? `${text}\n` : `${this.first ? '\n' : ',\n'}${text}`);
       this.first = false;
       // Respect back-pressure so a huge run never buffers its whole output.
-      if (ok === false && 'once' in this.out) await new Promise<void>((resolve) => (this.out as WriteStream).once('drain', () => resolve()));
+      if (ok === false && this.file !== undefined) await new Promise<void>((resolve) => this.file?.once('drain', () => resolve()));
     }
   }
 
   async close(): Promise<void> {
     if (!this.lines) this.out.write(this.first ? ']\n' : '\n]\n');
-    if ('end' in this.out) {
-      this.out.end();
-      await finished(this.out);
+    if (this.file !== undefined) {
+      this.file.end();
+      await finished(this.file);
     }
   }
 }
