@@ -6,7 +6,7 @@ import { joinKey, listAll, type ObjectStore } from '../io/object_store.ts';
 import { disposeLayersModel } from '../model/detector.ts';
 import { modelCost } from '../model/flops.ts';
 import { toGraphModel } from '../model/graph_model.ts';
-import { buildModelCard, MODEL_CARD_FILE, parseModelCard, type ModelCard } from '../model/model_card.ts';
+import { buildModelCard, MODEL_CARD_FILE, parseModelCard, type ModelCard, type TeacherLineage } from '../model/model_card.ts';
 import { distilleryMetadata, loadDetector, storeIOHandler, type LoadedDetector } from '../model/store_io.ts';
 import type { ThresholdConfig } from '../topology/types.ts';
 import { readLatest } from '../train/checkpoint.ts';
@@ -20,7 +20,7 @@ export interface CheckpointLineage {
   dir: string;
   step: number;
   offsets: Record<string, string>;
-  teachers: string[];
+  teachers: TeacherLineage[];
   thresholds: ThresholdConfig | undefined;
   loss: ObjectiveConfig | undefined;
   /** The evaluation at exactly this step, if the run made one. */
@@ -35,7 +35,10 @@ const stateSchema = z
     offsets: z.record(z.string(), z.string()).default({}),
     history: z.object({ evals: z.array(z.object({ step: z.number() }).loose()).default([]) }).loose().optional(),
     extra: z
-      .object({ teachers: z.array(z.string()).optional(), thresholds: z.record(z.string(), z.number()).optional(), loss: z.record(z.string(), z.unknown()).optional() })
+      .object({
+        teachers: z.array(z.string()).optional(),
+        teacherModels: z.array(z.object({ id: z.string(), hash: z.string() })).optional(),
+        thresholds: z.record(z.string(), z.number()).optional(), loss: z.record(z.string(), z.unknown()).optional() })
       .loose()
       .optional(),
   })
@@ -87,7 +90,8 @@ export async function readCheckpointLineage(store: ObjectStore, prefix: string):
     dir,
     step: state.step,
     offsets: state.offsets,
-    teachers: state.extra?.teachers ?? [],
+    // Checkpoints before teacherModels was recorded know the hashes only.
+    teachers: state.extra?.teacherModels ?? (state.extra?.teachers ?? []).map((hash) => ({ id: '', hash })),
     thresholds: state.extra?.thresholds as ThresholdConfig | undefined,
     loss: state.extra?.loss as ObjectiveConfig | undefined,
     evaluation: atStep,

@@ -20,8 +20,8 @@ export interface ModelCard {
   createdAt: string;
   /** The checkpoint the weights are from. */
   source: { checkpoint: string; step: number };
-  /** Hashes (`sha256:` of the weight shards) of the teacher models whose samples trained this student. */
-  teachers: string[];
+  /** The teacher models whose samples trained this student: id (`<name>@<checkpoint>`) and `sha256:` of the weight shards. */
+  teachers: TeacherLineage[];
   /** Post-processing and labeling thresholds of the run (null when unknown). */
   thresholds: ThresholdConfig | null;
   /** Loss terms and weights (λ, focal α/γ, ADL β/γ/θ) of the run (null when unknown). */
@@ -42,13 +42,19 @@ export interface ModelCard {
   classes: Array<{ index: number; categoryId: number; name: string }>;
 }
 
+export interface TeacherLineage {
+  /** `<config name>@<checkpoint prefix>`, as samples name their teacher; '' when only the hash is known. */
+  id: string;
+  hash: string;
+}
+
 export interface ModelCardInput {
   format: ModelCard['format'];
   detector: DetectorConfig;
   cost: ModelCost;
   checkpoint: string;
   step: number;
-  teachers: string[];
+  teachers: TeacherLineage[];
   thresholds: ThresholdConfig | undefined;
   loss: ObjectiveConfig | undefined;
   offsets: Record<string, string>;
@@ -72,7 +78,7 @@ export function buildModelCard(input: ModelCardInput): ModelCard {
     format: input.format,
     createdAt: new Date().toISOString(),
     source: { checkpoint: input.checkpoint, step: input.step },
-    teachers: [...input.teachers],
+    teachers: input.teachers.map((t) => ({ ...t })),
     thresholds: input.thresholds ?? null,
     loss: input.loss ?? null,
     training: { steps: input.step, offsets: { ...input.offsets } },

@@ -41,7 +41,7 @@ async function writeCheckpoint(root: string): Promise<void> {
       offsets: { 'distillery.samples:0': '4410' },
       rng: { draw: 1 },
       history: emptyHistory(),
-      extra: { teachers: ['sha256:abc'], thresholds: THRESHOLDS, loss: { ...DEFAULT_OBJECTIVE, lambda: 0.5 } },
+      extra: { teachers: ['sha256:abc'], teacherModels: [{ id: 'teacher@models/teacher', hash: 'sha256:abc' }], thresholds: THRESHOLDS, loss: { ...DEFAULT_OBJECTIVE, lambda: 0.5 } },
     });
   } finally {
     optimizer.dispose();
@@ -111,7 +111,7 @@ test('export writes a graph model that plain tfjs runs with the checkpoint\'s ou
   assert.equal(card.format, 'graph-model');
   assert.equal(card.source.step, 120);
   assert.ok(card.source.checkpoint.endsWith('/run/student/step-120'), card.source.checkpoint);
-  assert.deepEqual(card.teachers, ['sha256:abc']);
+  assert.deepEqual(card.teachers, [{ id: 'teacher@models/teacher', hash: 'sha256:abc' }]);
   assert.deepEqual(card.thresholds, THRESHOLDS);
   assert.equal(card.loss?.lambda, 0.5);
   assert.deepEqual(card.training, { steps: 120, offsets: { 'distillery.samples:0': '4410' } });

@@ -10,7 +10,7 @@ const BASE = {
   cost: { parameters: 121_000, flopsPerImage: 46.7e6, byPart: {} },
   checkpoint: 's3://bucket/runs/1/student/step-40',
   step: 40,
-  teachers: ['sha256:aa'],
+  teachers: [{ id: 'teacher@models/teacher', hash: 'sha256:aa' }],
   thresholds: undefined,
   loss: undefined,
   offsets: { 'distillery.samples:0': '12' },

@@ -3,7 +3,7 @@ import type { CategoryMap } from '../../eval/coco_categories.ts';
 import type { ObjectStore } from '../../io/object_store.ts';
 import type { Detector } from '../../model/detector.ts';
 import { modelCost } from '../../model/flops.ts';
-import { buildModelCard } from '../../model/model_card.ts';
+import { buildModelCard, type TeacherLineage } from '../../model/model_card.ts';
 import type { ThresholdConfig } from '../../topology/types.ts';
 import { readBestCard, saveBestModel } from '../../train/best_model.ts';
 import type { EvalRecord } from '../../train/history.ts';
@@ -27,7 +27,7 @@ export class BestPromoter {
   constructor(private readonly o: BestPromoterOptions) {}
 
   /** Saves `detector` as best/ when `record.AP` beats the best so far; true when it did. */
-  async consider(record: EvalRecord, detector: Detector, lineage: { offsets: Record<string, string>; teachers: string[] }): Promise<boolean> {
+  async consider(record: EvalRecord, detector: Detector, lineage: { offsets: Record<string, string>; teachers: TeacherLineage[] }): Promise<boolean> {
     if (this.bestAp === undefined) {
       const card = await readBestCard(this.o.store, this.o.checkpointPrefix);
       this.bestAp = card?.evaluation?.AP ?? -Infinity;

@@ -414,7 +414,7 @@ class StudentRun {
     this.counters.AP = record.AP;
     this.counters.AP50 = record.AP50;
     this.ctx.logger.info({ step: this.step, AP: record.AP, AP50: record.AP50, images: result.numImages, seconds: record.seconds }, 'evaluation');
-    await this.best.consider(record, this.detector, { offsets: this.intake.positions(), teachers: this.intake.teachers });
+    await this.best.consider(record, this.detector, { offsets: this.intake.positions(), teachers: this.intake.teacherModels });
     this.hooks.onEval?.(record);
     this.ctx.onProgress?.(this.counters);
   }
@@ -429,7 +429,7 @@ class StudentRun {
       offsets,
       rng: { [DRAW_RNG]: this.rng.state },
       history: this.history,
-      extra: { stage: stage.name, input: this.input, seed: this.o.seed, teachers: this.intake.teachers, thresholds: this.ctx.topology.thresholds, loss: this.ctx.topology.loss },
+      extra: { stage: stage.name, input: this.input, seed: this.o.seed, teachers: this.intake.teachers, teacherModels: this.intake.teacherModels, thresholds: this.ctx.topology.thresholds, loss: this.ctx.topology.loss },
     };
     const dir = await saveCheckpoint(store, this.o.checkpointPrefix, this.detector, this.optimizer, state);
     this.checkpointedStep = this.step;

@@ -31,7 +31,7 @@ test('best/ is the argmax of the APs seen, survives a restart, and only a strict
   const detector = buildDetector(tinyStudentConfig(), { seed: 1 });
   try {
     const options = { store, checkpointPrefix: PREFIX, thresholds: TEST_THRESHOLDS, loss: DEFAULT_OBJECTIVE, evalAnnotations: 'test/annotations.json', categories: undefined, logger: silentLogger() };
-    const lineage = { offsets: { 'samples:0': '7' }, teachers: ['sha256:t'] };
+    const lineage = { offsets: { 'samples:0': '7' }, teachers: [{ id: 'teacher@models/teacher', hash: 'sha256:t' }] };
     const promoter = new BestPromoter(options);
     const promoted: boolean[] = [];
     const before = tf.memory().numTensors;
@@ -39,7 +39,7 @@ test('best/ is the argmax of the APs seen, survives a restart, and only a strict
     assert.equal(tf.memory().numTensors, before, 'promotion leaves no tensors behind');
     assert.deepEqual(promoted, [true, true, false, true, false, false]);
     const card = await readBestCard(store, PREFIX);
-    assert.deepEqual([card?.source.step, card?.evaluation?.AP, card?.teachers, card?.training.offsets], [8, 0.5, ['sha256:t'], { 'samples:0': '7' }]);
+    assert.deepEqual([card?.source.step, card?.evaluation?.AP, card?.teachers, card?.training.offsets], [8, 0.5, lineage.teachers, { 'samples:0': '7' }]);
 
     // A resumed run reads the best AP back from the card instead of overwriting best/ with a worse model.
     const resumed = new BestPromoter(options);
@@ -78,6 +78,7 @@ test('a continuous student with rolling eval keeps best/ = its highest-AP evalua
     assert.ok(card !== undefined, 'best/ was written');
     assert.deepEqual([card.source.step, card.evaluation?.AP], [best.step, best.AP], `best = argmax of ${JSON.stringify(stage.history.evals.map((e) => [e.step, e.AP]))}`);
     assert.equal(card.classes.length, 2);
+    assert.deepEqual(card.teachers, [{ id: 'tiny-teacher', hash: 'sha256:test' }], 'the teacher of the samples trained on');
 
     let out = '';
     const summary = await runDetect([path.join(store.root, 'test', 'images')], { model: path.join(store.root, PREFIX, 'best'), annotations: path.join(store.root, evalAnnotations) }, {
