@@ -1,8 +1,10 @@
 // The `distillery` command tree; each subcommand is documented by its --help.
 import { Command, CommanderError } from 'commander';
 import { corpusCommand } from './corpus.ts';
+import { detectCommand } from './detect.ts';
 import { dlqCommand } from './dlq.ts';
 import { evalCommand } from './eval.ts';
+import { exportCommand } from './export.ts';
 import { experimentCellCommand, experimentCommand } from './experiment.ts';
 import { modelCommand } from './model_info.ts';
 import { runCommand } from './run.ts';
@@ -17,6 +19,8 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   program.addCommand(corpusCommand());
   program.addCommand(evalCommand());
+  program.addCommand(detectCommand());
+  program.addCommand(exportCommand());
   program.addCommand(modelCommand());
   program.addCommand(trainCommand());
   program.addCommand(runCommand());

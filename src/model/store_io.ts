@@ -16,8 +16,13 @@ interface DistilleryMetadata {
   [extra: string]: unknown;
 }
 
+export interface StoreIOOptions {
+  /** Shard files are `<shardPrefix>-shardNofM.bin`. Default 'group1', as TF.js names them. */
+  shardPrefix?: string;
+}
+
 /** An IOHandler that writes `<prefix>/model.json` and `<prefix>/group1-shardNofM.bin` to a store. */
-export function storeIOHandler(store: ObjectStore, prefix: string): tf.io.IOHandler {
+export function storeIOHandler(store: ObjectStore, prefix: string, options: StoreIOOptions = {}): tf.io.IOHandler {
   const modelKey = joinKey(prefix, 'model.json');
   return {
     async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
@@ -28,7 +33,7 @@ export function storeIOHandler(store: ObjectStore, prefix: string): tf.io.IOHand
       const shardCount = Math.max(1, Math.ceil(weights.byteLength / SHARD_BYTES));
       const paths: string[] = [];
       for (let i = 0; i < shardCount; i++) {
-        const name = `group1-shard${i + 1}of${shardCount}.bin`;
+        const name = `${options.shardPrefix ?? 'group1'}-shard${i + 1}of${shardCount}.bin`;
         paths.push(name);
         const shard = new Uint8Array(weights, i * SHARD_BYTES, Math.min(SHARD_BYTES, weights.byteLength - i * SHARD_BYTES));
         await store.put(joinKey(prefix, name), shard, { contentType: 'application/octet-stream' });
@@ -39,6 +44,7 @@ export function storeIOHandler(store: ObjectStore, prefix: string): tf.io.IOHand
         convertedBy: artifacts.convertedBy ?? null,
         modelTopology: artifacts.modelTopology,
         weightsManifest: [{ paths, weights: artifacts.weightSpecs ?? [] }],
+        ...(artifacts.signature ? { signature: artifacts.signature } : {}),
         ...(artifacts.userDefinedMetadata ? { userDefinedMetadata: artifacts.userDefinedMetadata } : {}),
       };
       // model.json goes last: its presence marks a complete checkpoint.
@@ -80,10 +86,21 @@ export function storeIOHandler(store: ObjectStore, prefix: string): tf.io.IOHand
 }
 
 /** Saves a detector with its config in the model's metadata, so loading needs nothing else. */
-export async function saveDetector(detector: Detector, store: ObjectStore, prefix: string, extraMetadata: Record<string, unknown> = {}): Promise<void> {
-  const metadata: DistilleryMetadata = { ...extraMetadata, version: METADATA_VERSION, detector: detector.config };
-  detector.model.setUserDefinedMetadata({ [METADATA_KEY]: metadata });
-  await detector.model.save(storeIOHandler(store, prefix));
+export async function saveDetector(
+  detector: Detector,
+  store: ObjectStore,
+  prefix: string,
+  extraMetadata: Record<string, unknown> = {},
+  options: StoreIOOptions = {},
+): Promise<void> {
+  detector.model.setUserDefinedMetadata(distilleryMetadata(detector.config, extraMetadata));
+  await detector.model.save(storeIOHandler(store, prefix, options));
+}
+
+/** The `userDefinedMetadata` distillery models carry: the detector config, so loading needs nothing else. */
+export function distilleryMetadata(config: DetectorConfig, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const metadata: DistilleryMetadata = { ...extra, version: METADATA_VERSION, detector: config };
+  return { [METADATA_KEY]: metadata };
 }
 
 export interface LoadedDetector extends Detector {

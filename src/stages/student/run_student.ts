@@ -21,6 +21,7 @@ import { offsetsRecord, parseOffsetKey, rewindGroup, seekGroup } from './offsets
 import { assembleBatch, disposeSampleBatch } from './sample_batch.ts';
 import { SampleBuffer } from './sample_buffer.ts';
 import { SampleIntake } from './sample_intake.ts';
+import { BestPromoter } from './promote_best.ts';
 
 export type StudentStageConfig = Extract<StageConfig, { kind: 'student' }>;
 
@@ -230,6 +231,7 @@ class StudentRun {
   private readonly detector: Detector;
   private readonly optimizer: ResumableAdam;
   private readonly test: DetectionDataset | undefined;
+  private readonly best: BestPromoter;
   private readonly buffer: SampleBuffer;
   private readonly intake: SampleIntake;
   private readonly producer: Producer;
@@ -261,6 +263,8 @@ class StudentRun {
     this.detector = run.detector;
     this.optimizer = run.optimizer;
     this.test = run.test;
+    const { store, logger } = ctx;
+    this.best = new BestPromoter({ store, logger, checkpointPrefix: o.checkpointPrefix, thresholds: topology.thresholds, loss: topology.loss, evalAnnotations: o.evalAnnotations, categories: run.test?.categories });
     const config = run.detector.config;
     this.buffer = new SampleBuffer({
       capacity: o.bufferSize,
@@ -411,6 +415,7 @@ class StudentRun {
     this.counters.AP = record.AP;
     this.counters.AP50 = record.AP50;
     this.ctx.logger.info({ step: this.step, AP: record.AP, AP50: record.AP50, images: result.numImages, seconds: record.seconds }, 'evaluation');
+    await this.best.consider(record, this.detector, { offsets: this.intake.positions(), teachers: this.intake.teacherModels });
     this.hooks.onEval?.(record);
     this.ctx.onProgress?.(this.counters);
   }
@@ -425,7 +430,7 @@ class StudentRun {
       offsets,
       rng: { [DRAW_RNG]: this.rng.state },
       history: this.history,
-      extra: { stage: stage.name, input: this.input, seed: this.o.seed, teachers: this.intake.teachers },
+      extra: { stage: stage.name, input: this.input, seed: this.o.seed, teachers: this.intake.teachers, teacherModels: this.intake.teacherModels, thresholds: this.ctx.topology.thresholds, loss: this.ctx.topology.loss },
     };
     const dir = await saveCheckpoint(store, this.o.checkpointPrefix, this.detector, this.optimizer, state);
     this.checkpointedStep = this.step;

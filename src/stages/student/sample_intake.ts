@@ -38,6 +38,8 @@ export class SampleIntake {
   private readonly closing = new AbortController();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly teacherHashes = new Set<string>();
+  /** Model id (`<name>@<checkpoint>`) of each teacher hash, for the model card. */
+  private readonly teacherIds = new Map<string, string>();
 
   constructor(private readonly o: SampleIntakeOptions) {
     this.offsets = new ConsumedOffsets(o.initialOffsets);
@@ -45,6 +47,11 @@ export class SampleIntake {
 
   get closed(): boolean {
     return this.closing.signal.aborted;
+  }
+
+  /** Teachers seen so far, with the id their samples name them by. */
+  get teacherModels(): Array<{ id: string; hash: string }> {
+    return this.teachers.map((hash) => ({ id: this.teacherIds.get(hash) ?? '', hash }));
   }
 
   /** Teacher model hashes seen so far. */
@@ -140,6 +147,7 @@ export class SampleIntake {
       this.o.logger.warn({ modelId, modelHash: hash, before: this.teachers }, 'samples from another teacher model arrive: soft labels of different teachers are mixed');
     }
     this.teacherHashes.add(hash);
+    this.teacherIds.set(hash, modelId);
   }
 
   updateBufferCounters(): void {

@@ -89,6 +89,7 @@ test('admits in offset order: DLQ for bad samples, waits for room instead of dro
     h.buffer.draw(6, new SeededRng(2));
     assert.deepEqual(h.intake.positions(), { [`${SAMPLES}:0`]: '8' });
     assert.deepEqual(h.intake.teachers, ['sha256:test']);
+    assert.deepEqual(h.intake.teacherModels, [{ id: 'tiny-teacher', hash: 'sha256:test' }], 'the id samples name their teacher by, for the model card');
 
     const dlq = (await waitForMessages(h.transport, DLQ, 2)).map((m) => readDlqRecord(m));
     assert.deepEqual(
