@@ -8,6 +8,7 @@ import { detectorAnchorConfig } from '../model/detector_config.ts';
 import { postprocess, type Detection, type PostprocessOptions } from '../postprocess/detections.ts';
 import { prepareImage, type PreparedImage } from '../stages/teacher/prepare_image.ts';
 import { RetriesExhaustedError } from '../stages/teacher/retry.ts';
+import { DEFAULT_TEACHER_OPTIONS } from '../topology/defaults.ts';
 import type { DetectionModel } from './load_model.ts';
 
 /** One image to run on: an object of a store (a local directory is a store too). */
@@ -44,7 +45,7 @@ export async function* detectImages(model: DetectionModel, sources: Iterable<Det
   let chunk: DetectSource[] = [];
   const flush = async (): Promise<DetectResult[]> => {
     options.signal?.throwIfAborted();
-    const prepared = await Promise.all(chunk.map((source) => prepare(source, size, options.maxImagePixels ?? 40_000_000)));
+    const prepared = await Promise.all(chunk.map((source) => prepare(source, size, options.maxImagePixels ?? DEFAULT_TEACHER_OPTIONS.maxImagePixels)));
     chunk = [];
     const images = prepared.filter((p): p is { source: DetectSource; image: PreparedImage } => 'image' in p);
     const detections = images.length === 0 ? [] : await infer(model, images.map((p) => p.image.pixels), anchors, options.postprocess);
@@ -65,7 +66,7 @@ export async function* detectImages(model: DetectionModel, sources: Iterable<Det
 async function prepare(source: DetectSource, size: number, maxImagePixels: number): Promise<{ source: DetectSource; image: PreparedImage } | Extract<DetectResult, { kind: 'error' }>> {
   const ref = { v: 1 as const, imageId: source.name, bucket: '', key: source.key, etag: '', size: 0, split: 'unlabeled' as const };
   try {
-    const prepared = await prepareImage(source.store, ref, { inputSize: size, maxImagePixels, retry: { retries: 2 } });
+    const prepared = await prepareImage(source.store, ref, { inputSize: size, maxImagePixels, maxObjectBytes: DEFAULT_TEACHER_OPTIONS.maxObjectBytes, retry: { retries: 2 } });
     if (prepared.kind === 'unusable') return { kind: 'error', source, reason: prepared.reason, detail: prepared.detail };
     return { source, image: prepared };
   } catch (error) {
