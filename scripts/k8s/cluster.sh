@@ -110,12 +110,13 @@ start() {
   make_pki
 
   local started=$SECONDS
-  # nohup: the servers outlive this script (and the terminal that ran it) until `stop`.
+  # nohup: the servers outlive this script (and the terminal that ran it) until `stop`; 9>&-: they must not
+  # inherit (and so hold forever) the lock.
   nohup etcd --name distillery --data-dir "$STATE_DIR/etcd" \
     --listen-client-urls "http://$HOST:$ETCD_PORT" --advertise-client-urls "http://$HOST:$ETCD_PORT" \
     --listen-peer-urls "http://$HOST:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://$HOST:$ETCD_PEER_PORT" \
     --initial-cluster "distillery=http://$HOST:$ETCD_PEER_PORT" \
-    >"$STATE_DIR/logs/etcd.log" 2>&1 </dev/null &
+    >"$STATE_DIR/logs/etcd.log" 2>&1 </dev/null 9>&- &
   echo $! >"$STATE_DIR/etcd.pid"
 
   # --endpoint-reconciler-type=none: 1.37 refuses a loopback advertise address for the `kubernetes` Service's
@@ -132,7 +133,7 @@ start() {
     --authorization-mode=RBAC --anonymous-auth=false \
     --profiling=false \
     --cert-dir="$STATE_DIR/apiserver-certs" \
-    >"$STATE_DIR/logs/kube-apiserver.log" 2>&1 </dev/null &
+    >"$STATE_DIR/logs/kube-apiserver.log" 2>&1 </dev/null 9>&- &
   echo $! >"$STATE_DIR/kube-apiserver.pid"
 
   until api_ready; do
