@@ -79,22 +79,26 @@ build_kubernetes() {
   built || k8s_die "built $K8S_BIN_DIR but kube-apiserver does not report $K8S_VERSION"
 }
 
-# etcd 3.4 from Debian is enough for the API server. apt is shared with other users of the machine: wait for its lock.
-install_etcd() {
-  command -v etcd >/dev/null 2>&1 && return 0
-  command -v apt-get >/dev/null 2>&1 || k8s_die "etcd not found on PATH and no apt-get to install it (etcd-server)"
+# etcd 3.4 from Debian is enough for the API server; jq reads `go mod` JSON. apt is shared with other users of the
+# machine: wait for its lock.
+install_debian_packages() {
+  local packages=()
+  command -v etcd >/dev/null 2>&1 || packages+=(etcd-server)
+  command -v jq >/dev/null 2>&1 || packages+=(jq)
+  [ "${#packages[@]}" -gt 0 ] || return 0
+  command -v apt-get >/dev/null 2>&1 || k8s_die "${packages[*]} missing and no apt-get to install them"
   local sudo=()
   [ "$(id -u)" -eq 0 ] || sudo=(sudo -n)
   local attempt
   for attempt in 1 2 3 4 5 6; do
     if "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 update -qq &&
-      DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -qq etcd-server >&2; then
+      DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${packages[@]}" >&2; then
       return 0
     fi
     k8s_say "k8s: apt-get failed (attempt $attempt; another apt may hold its lock), retrying in 20 s"
     sleep 20
   done
-  k8s_die "could not install etcd-server with apt-get"
+  k8s_die "could not install ${packages[*]} with apt-get"
 }
 
 # KEDA and prometheus-operator publish their CRDs inside their Go modules; the ones the manifests use are copied
@@ -112,8 +116,7 @@ install_module_crds() { # <module@version> <dir in the module> <destination> <fi
   touch "$dest/.complete"
 }
 
-command -v jq >/dev/null 2>&1 || k8s_die "jq not found on PATH (apt-get install -y jq)"
-install_etcd
+install_debian_packages
 install_module_crds "github.com/kedacore/keda/v2@$KEDA_VERSION" config/crd/bases "$KEDA_CRD_DIR" 'keda.sh_*.yaml'
 # The newest root-module version the Go proxy serves here; ServiceMonitor's schema is stable across releases.
 install_module_crds "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" \
