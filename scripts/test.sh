@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Runs every test file under test/ (or those given) with node's test runner; Node 20 has no --test globs.
 # Files that use Kafka or S3 run with the local services (scripts/services/with_services.sh: started when not
-# running, stopped afterwards); KAFKA_BROKERS / S3_ENDPOINT already in the environment always win.
+# running, stopped afterwards); KAFKA_BROKERS / S3_ENDPOINT already in the environment always win. Files that use
+# Kubernetes (test/helpers/k8s.ts) run with a local API server the same way (scripts/k8s/with_cluster.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # test/docker/ needs Docker and the built images: `npm run test:docker` (scripts/docker/test.sh) runs it.
 if [ "$#" -gt 0 ]; then files=("$@"); else mapfile -t files < <(find test -name '*.test.ts' -not -path 'test/docker/*' | sort); fi
 run=(node --import tsx --test --test-reporter=spec "${files[@]}")
+if grep -lE "helpers/k8s\.ts" "${files[@]}" >/dev/null 2>&1; then
+  run=(bash scripts/k8s/with_cluster.sh "${run[@]}")
+fi
 if grep -lE "helpers/(kafka|s3|stage_process)\.ts" "${files[@]}" >/dev/null 2>&1; then
   exec bash scripts/services/with_services.sh "${run[@]}"
 fi
