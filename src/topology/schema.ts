@@ -8,6 +8,7 @@ import {
   DEFAULT_LOCAL_ROOT,
   DEFAULT_LOSS,
   DEFAULT_MEMORY_CAPACITY,
+  DEFAULT_OBSERVABILITY,
   DEFAULT_PARTITIONS,
   DEFAULT_S3_REGION,
   DEFAULT_STUDENT_OPTIONS,
@@ -49,6 +50,7 @@ export const documentSchema = mapping({
   model: z.unknown().optional(),
   thresholds: z.unknown().optional(),
   loss: z.unknown().optional(),
+  observability: z.unknown().optional(),
   stages: field('a non-empty list of stages', (v) => (Array.isArray(v) && v.length > 0 ? (v as unknown[]) : undefined)),
 });
 
@@ -57,6 +59,13 @@ export const configSchema = mapping({
   store: z.unknown().optional(),
   transport: z.unknown().optional(),
   runDir: text().optional(),
+});
+
+export const metricsPort = () => integer('a TCP port in [0, 65535] (0 = no metrics server)', (n) => n >= 0 && n <= 65535);
+
+export const observabilitySchema = mapping({
+  host: text('a bind address, e.g. 0.0.0.0 or 127.0.0.1').default(DEFAULT_OBSERVABILITY.host),
+  port: metricsPort().default(DEFAULT_OBSERVABILITY.port),
 });
 
 export const localStoreSchema = mapping({

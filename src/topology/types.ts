@@ -21,6 +21,14 @@ export type TransportConfig =
       heartbeatIntervalMs?: number;
     };
 
+/** The HTTP server every stage process runs for /metrics, /healthz and /readyz (docs/observability.md). */
+export interface ObservabilityConfig {
+  /** Bind address (default 0.0.0.0, so a pod's probes and Prometheus reach it). */
+  host: string;
+  /** TCP port (default 9464); 0 runs no server. DISTILLERY_METRICS_PORT and `run --metrics-port` override it. */
+  port: number;
+}
+
 export interface TopicConfig {
   name: string;
   partitions: number;
@@ -120,6 +128,7 @@ export interface CompiledTopology {
   transport: TransportConfig;
   /** Where run artifacts (report, metrics) go, relative to the working directory. */
   runDir: string;
+  observability: ObservabilityConfig;
   topics: Record<TopicRole, TopicConfig>;
   anchors: AnchorConfig;
   teacher: DetectorConfig;
