@@ -39,6 +39,12 @@ export class ImageDecodeError extends Error {
   }
 }
 
+/**
+ * Timing callback for metrics. sharp decodes inside its resize pipeline (libvips streams the pixels), so `decode`
+ * is the header probe (format, size, limit check) and `letterbox` the pixel decode + resize + pad.
+ */
+export type DecodeStepTimer = (step: 'decode' | 'letterbox', seconds: number) => void;
+
 /** Padding value: mid-grey, which preprocessing maps to ~0. */
 export const PAD_VALUE = 114;
 
@@ -70,8 +76,9 @@ export function letterboxTransform(width: number, height: number, size: number):
  * Decodes `bytes` (JPEG, PNG, WebP …) and letterboxes it. Truncated or corrupt data, non-images, zero-byte
  * objects and images over the pixel limit raise ImageDecodeError with a reason, never a crash.
  */
-export async function decodeLetterboxed(bytes: Uint8Array, size: number, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): Promise<LetterboxedImage> {
+export async function decodeLetterboxed(bytes: Uint8Array, size: number, limits: DecodeLimits = DEFAULT_DECODE_LIMITS, onStep?: DecodeStepTimer): Promise<LetterboxedImage> {
   if (bytes.length === 0) throw new ImageDecodeError('empty-object', 'object is empty (0 bytes)');
+  let t0 = performance.now();
   let width: number;
   let height: number;
   try {
@@ -86,6 +93,8 @@ export async function decodeLetterboxed(bytes: Uint8Array, size: number, limits:
   if (width * height > limits.maxPixels) {
     throw new ImageDecodeError('too-large', `image is ${width}×${height} = ${width * height} pixels, over the limit of ${limits.maxPixels}`);
   }
+  onStep?.('decode', (performance.now() - t0) / 1000);
+  t0 = performance.now();
   const t = letterboxTransform(width, height, size);
   const w = Math.max(1, Math.round(width * t.scale));
   const h = Math.max(1, Math.round(height * t.scale));
@@ -99,6 +108,7 @@ export async function decodeLetterboxed(bytes: Uint8Array, size: number, limits:
       .raw()
       .toBuffer({ resolveWithObject: true });
     if (data.length !== size * size * 3) throw new Error(`decoded ${data.length} bytes, expected ${size * size * 3}`);
+    onStep?.('letterbox', (performance.now() - t0) / 1000);
     return { pixels: new Uint8Array(data.buffer, data.byteOffset, data.length), transform: t };
   } catch (err) {
     throw new ImageDecodeError('corrupt-image', `corrupt or truncated image: ${(err as Error).message}`);
