@@ -41,7 +41,7 @@ export class StageMetrics {
     this.m.rejected.inc({ ...this.labels, reason });
   }
 
-  /** A record built by buildDlqRecord: its reason header (e.g. bad-json), else its error class. */
+  /** A record built by buildDlqRecord: its reason header (e.g. bad-magic), else its error class. */
   dlq(record: OutgoingMessage): void {
     const headers = record.headers ?? {};
     const reason = headers[DLQ_HEADERS.errorReason] ?? headers[DLQ_HEADERS.errorClass] ?? 'unknown';
