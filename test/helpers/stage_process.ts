@@ -1,5 +1,6 @@
 // Test helper: `distillery run <stage>` as a child process, with its stderr kept and its exit awaited.
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../../bin/distillery.js', import.meta.url));
@@ -18,7 +19,8 @@ export interface StageChild {
 /** Starts `distillery run <stage> --topology <file>`; `env` adds to (and overrides) the test's environment. */
 export function spawnStage(stage: string, topologyFile: string, env: Record<string, string> = {}, args: string[] = []): StageChild {
   const child = spawn(process.execPath, [BIN, 'run', stage, '--topology', topologyFile, '--status-every', '1', ...args], {
-    env: { ...process.env, DISTILLERY_WASM_THREADS: '1', DISTILLERY_LOG_LEVEL: process.env.DISTILLERY_LOG_LEVEL ?? 'warn', ...env },
+    // No metrics server unless a test asks for one: processes of parallel tests would all want port 9464.
+    env: { ...process.env, DISTILLERY_WASM_THREADS: '1', DISTILLERY_LOG_LEVEL: process.env.DISTILLERY_LOG_LEVEL ?? 'warn', DISTILLERY_METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -56,4 +58,13 @@ export function lastCounters(stderr: string, stage: string): Record<string, numb
     if (m) out[m[1]] = Number(m[2]);
   }
   return out;
+}
+
+/** A loopback port free right now (for a child's --metrics-port; the tiny window before it binds is accepted). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
