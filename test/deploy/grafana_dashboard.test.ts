@@ -36,7 +36,7 @@ async function definedNames(): Promise<{ all: Set<string>; stageMetrics: string[
   const all = new Set<string>();
   const stageMetrics: string[] = [];
   for (const m of await metrics.registry.getMetricsAsJSON()) {
-    const names = m.type === 'histogram' ? ['_bucket', '_sum', '_count'].map((s) => m.name + s) : [m.name];
+    const names = String(m.type) === 'histogram' ? ['_bucket', '_sum', '_count'].map((s) => m.name + s) : [m.name];
     names.forEach((n) => all.add(n));
     // prom-client's process and Node.js metrics are optional on a dashboard; ours are not.
     if (!/^distillery_(process|nodejs)_/.test(m.name)) stageMetrics.push(m.name);

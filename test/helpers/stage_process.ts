@@ -1,6 +1,5 @@
 // Test helper: `distillery run <stage>` as a child process, with its stderr kept and its exit awaited.
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../../bin/distillery.js', import.meta.url));
@@ -58,13 +57,4 @@ export function lastCounters(stderr: string, stage: string): Record<string, numb
     if (m) out[m[1]] = Number(m[2]);
   }
   return out;
-}
-
-/** A loopback port free right now (for a child's --metrics-port; the tiny window before it binds is accepted). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }

@@ -21,7 +21,8 @@ import { waitForMessages, type ReceivedMessage } from '../../src/transport/trans
 import { eventually, kafkaBrokers, openTestKafka } from '../helpers/kafka.ts';
 import { startFaultProxy, useTestBucket } from '../helpers/s3.ts';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.ts';
-import { freePort, lastCounters, spawnStage, type StageChild } from '../helpers/stage_process.ts';
+import { freePort } from '../helpers/ports.ts';
+import { lastCounters, spawnStage, type StageChild } from '../helpers/stage_process.ts';
 import { TINY_MODELS_YAML } from '../runner/tiny_topology.ts';
 import { saveTinyTeacher } from '../stages/teacher/fixtures.ts';
 
