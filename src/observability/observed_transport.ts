@@ -3,6 +3,7 @@ import type {
   Consumer,
   ConsumerConfig,
   PartitionOffset,
+  PartitionWatermarks,
   Producer,
   ProducerConfig,
   RecordMetadata,
@@ -65,11 +66,11 @@ export class ObservedTransport implements Transport {
     return this.inner.createTopics(topics);
   }
 
-  topicOffsets(topic: string) {
+  topicOffsets(topic: string): Promise<PartitionWatermarks[]> {
     return this.inner.topicOffsets(topic);
   }
 
-  groupOffsets(groupId: string, topic: string) {
+  groupOffsets(groupId: string, topic: string): Promise<PartitionOffset[]> {
     return this.inner.groupOffsets(groupId, topic);
   }
 
