@@ -2,9 +2,11 @@
 import { Argument, Command, InvalidArgumentError } from 'commander';
 import { initBackend } from '../backend/backend.ts';
 import { formatBackend, runMainJob } from '../runner/main_job.ts';
+import { startProcessObservability, type ProcessObservability } from '../observability/index.ts';
 import { runStageProcess, stageByName } from '../runner/stage_process.ts';
 import { describeTopology, loadTopology } from '../topology/index.ts';
-import { createLogger } from '../util/logger.ts';
+import type { CompiledTopology } from '../topology/types.ts';
+import { createLogger, type Logger } from '../util/logger.ts';
 import type { TrainCommandIo } from './train.ts';
 
 export const DEFAULT_TOPOLOGY = 'topologies/embedded.yaml';
@@ -16,6 +18,31 @@ interface RunFlags {
   runId?: string;
   baseline: boolean;
   statusEvery: number;
+  metricsPort?: number;
+}
+
+/**
+ * Starts this process's /metrics, /healthz and /readyz on the topology's `observability` endpoint (DISTILLERY_METRICS_PORT
+ * already applied by the compiler, --metrics-port on top; port 0 serves nothing), runs `work`, then closes it.
+ */
+async function withObservability<T>(
+  topology: CompiledTopology,
+  what: string,
+  flags: RunFlags,
+  io: TrainCommandIo,
+  logger: Logger,
+  signal: AbortSignal,
+  work: (observability: ProcessObservability) => Promise<T>,
+): Promise<T> {
+  const { host, port: configured } = topology.observability;
+  const port = flags.metricsPort ?? configured;
+  const observability = await startProcessObservability({ process: what, endpoint: port === 0 ? undefined : { host, port }, logger, signal });
+  if (observability.server !== undefined) io.stderr.write(`metrics and probes: ${observability.server.url}/metrics /healthz /readyz\n`);
+  try {
+    return await work(observability);
+  } finally {
+    await observability.close();
+  }
 }
 
 /** `run <stage>`: one stage of the topology as this process, over the topology's (shared) transport and store. */
@@ -30,7 +57,9 @@ async function runOneStage(name: string, flags: RunFlags, io: TrainCommandIo, si
     io.stderr.write(`${formatBackend(backend)}\n`);
   }
   io.stdout.write(`${describeTopology(topology)}\n\nrunning stage '${stage.name}' (${stage.kind}); SIGTERM or Ctrl-C stops it gracefully\n`);
-  await runStageProcess({ topology, stageName: name, logger, signal, status: io.stderr, statusEveryMs: flags.statusEvery * 1000 });
+  await withObservability(topology, stage.name, flags, io, logger, signal, (observability) =>
+    runStageProcess({ topology, stageName: name, logger, signal, status: io.stderr, statusEveryMs: flags.statusEvery * 1000, observability }),
+  );
 }
 
 export function runCommand(io: TrainCommandIo = { stdout: process.stdout, stderr: process.stderr }): Command {
@@ -44,7 +73,8 @@ export function runCommand(io: TrainCommandIo = { stdout: process.stdout, stderr
     .option('--set <path=value>', 'override a topology field (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--run-id <id>', 'names the run (checkpoints under runs/<id>/, report in the topology runDir) [DISTILLERY_RUN_ID, else a timestamp]')
     .option('--no-baseline', 'skip training the labeled-only baseline (its row shows n/a)')
-    .option('--status-every <seconds>', 'run <stage>: print the stage counters every n seconds (0 = off)', parseNonNegative, 10);
+    .option('--status-every <seconds>', 'run <stage>: print the stage counters every n seconds (0 = off)', parseNonNegative, 10)
+    .option('--metrics-port <n>', 'serve /metrics, /healthz, /readyz on this port (0 = off) [DISTILLERY_METRICS_PORT, else the topology observability.port, 9464]', parsePort);
 
   command.action(async (what: string, flags: RunFlags) => {
     const controller = new AbortController();
@@ -60,15 +90,22 @@ export function runCommand(io: TrainCommandIo = { stdout: process.stdout, stderr
         await runOneStage(what, flags, io, controller.signal);
         return;
       }
-      await runMainJob({
-        topologyFile: flags.topology,
-        overrides: flags.set,
-        steps: flags.steps,
-        runId: flags.runId,
-        baseline: flags.baseline,
-        io,
-        signal: controller.signal,
-      });
+      // Compiled here only for the endpoint: the server must answer probes while the job prepares its corpus.
+      const topology = await loadTopology(flags.topology, { overrides: flags.set });
+      const logger = createLogger({ level: process.env.DISTILLERY_LOG_LEVEL ?? 'warn' });
+      await withObservability(topology, 'all', flags, io, logger, controller.signal, (observability) =>
+        runMainJob({
+          topologyFile: flags.topology,
+          overrides: flags.set,
+          steps: flags.steps,
+          runId: flags.runId,
+          baseline: flags.baseline,
+          io,
+          signal: controller.signal,
+          logger,
+          observability,
+        }),
+      );
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -80,6 +117,12 @@ export function runCommand(io: TrainCommandIo = { stdout: process.stdout, stderr
 function parseNonNegative(value: string): number {
   const n = Number(value);
   if (!/^\s*\d+(\.\d+)?\s*$/.test(value) || !Number.isFinite(n)) throw new InvalidArgumentError('expected a number of seconds ≥ 0');
+  return n;
+}
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isInteger(n) || n > 65535) throw new InvalidArgumentError('expected a TCP port in [0, 65535] (0 = no metrics server)');
   return n;
 }
 

@@ -4,7 +4,7 @@ import { loadTopology } from '../topology/index.ts';
 import { consumerGroupOf } from '../topology/consumer_group.ts';
 import type { CompiledTopology } from '../topology/types.ts';
 import { openTransport } from '../transport/open_transport.ts';
-import { parseOffset, UnknownTopicError, type Admin } from '../transport/transport.ts';
+import { parseOffset, partitionLag, UnknownTopicError, type Admin } from '../transport/transport.ts';
 import { createLogger } from '../util/logger.ts';
 import { DEFAULT_TOPOLOGY } from './run.ts';
 import type { TrainCommandIo } from './train.ts';
@@ -47,15 +47,12 @@ export async function snapshotStatus(admin: Admin, topology: CompiledTopology): 
     const committed = await Promise.all(consumers.map(async (g) => [g, await admin.groupOffsets(consumerGroupOf(topology, g), config.name)] as const));
     const partitions = watermarks
       .map((w): PartitionStatus => {
-        const high = parseOffset(w.high);
-        const low = parseOffset(w.low);
         const groups: PartitionStatus['groups'] = {};
         for (const [group, offsets] of committed) {
-          const raw = offsets.find((o) => o.partition === w.partition)?.offset;
-          const c = raw === undefined || raw === '-1' ? undefined : parseOffset(raw);
-          groups[group] = { committed: c, lag: Math.max(0, high - Math.max(c ?? low, low)) };
+          const { committed: c, lag } = partitionLag(w, offsets);
+          groups[group] = { committed: c, lag };
         }
-        return { partition: w.partition, high, groups };
+        return { partition: w.partition, high: parseOffset(w.high), groups };
       })
       .sort((a, b) => a.partition - b.partition);
     out.push({ role, topic: config.name, partitions, consumers, committedPerSecond: {} });

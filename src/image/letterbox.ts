@@ -41,6 +41,12 @@ export class ImageDecodeError extends Error {
   }
 }
 
+/**
+ * Timing callback for metrics. sharp decodes inside its resize pipeline (libvips streams the pixels), so `decode`
+ * is the header probe (format, size, limit check) and `letterbox` the pixel decode + resize + pad.
+ */
+export type DecodeStepTimer = (step: 'decode' | 'letterbox', seconds: number) => void;
+
 /** Padding value: mid-grey, which preprocessing maps to ~0. */
 export const PAD_VALUE = 114;
 
@@ -84,8 +90,9 @@ export function letterboxTransform(width: number, height: number, size: number):
  * zero-byte objects, images over the pixel limit and images drowning in metadata raise ImageDecodeError with a
  * reason, never a crash. The pixel limit is checked on the header alone, before a single pixel is decoded.
  */
-export async function decodeLetterboxed(bytes: Uint8Array, size: number, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): Promise<LetterboxedImage> {
+export async function decodeLetterboxed(bytes: Uint8Array, size: number, limits: DecodeLimits = DEFAULT_DECODE_LIMITS, onStep?: DecodeStepTimer): Promise<LetterboxedImage> {
   if (bytes.length === 0) throw new ImageDecodeError('empty-object', 'object is empty (0 bytes)');
+  let t0 = performance.now();
   let meta: Metadata;
   try {
     // Header only: sharp reads dimensions without decoding, so no pixel limit is needed for this call.
@@ -105,6 +112,8 @@ export async function decodeLetterboxed(bytes: Uint8Array, size: number, limits:
   if (metadataBytes > maxMetadata) {
     throw new ImageDecodeError('metadata-too-large', `image carries ${metadataBytes} bytes of metadata (EXIF/ICC/XMP/IPTC/comments), over the limit of ${maxMetadata}`);
   }
+  onStep?.('decode', (performance.now() - t0) / 1000);
+  t0 = performance.now();
   const t = letterboxTransform(width, height, size);
   const w = Math.max(1, Math.round(width * t.scale));
   const h = Math.max(1, Math.round(height * t.scale));
@@ -120,6 +129,7 @@ export async function decodeLetterboxed(bytes: Uint8Array, size: number, limits:
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
     if (data.length !== size * size * 3) throw new Error(`decoded ${data.length} bytes, expected ${size * size * 3}`);
+    onStep?.('letterbox', (performance.now() - t0) / 1000);
     return { pixels: new Uint8Array(data.buffer, data.byteOffset, data.length), transform: t };
   } catch (err) {
     throw new ImageDecodeError('corrupt-image', `corrupt or truncated image: ${(err as Error).message}`);

@@ -1,6 +1,7 @@
 // The embedded runner: every stage of a topology in one process over the in-memory transport and a local store.
 import { openStore as openStoreOf } from '../io/open_store.ts';
 import type { ObjectStore } from '../io/object_store.ts';
+import { observeStage, type Observability } from '../observability/stage_observer.ts';
 import type { RunningStage, StageCounters } from '../stages/stage.ts';
 import { startStage } from '../stages/start_stage.ts';
 import { consumerGroupOf } from '../topology/consumer_group.ts';
@@ -17,6 +18,8 @@ export interface EmbeddedRunOptions {
   store?: ObjectStore;
   /** Called with a stage's counters whenever they change. */
   onProgress?: (stage: string, counters: Readonly<StageCounters>) => void;
+  /** The process's metrics and health (`run all` serves them); every stage reports into them. */
+  observability?: Observability;
 }
 
 export interface EmbeddedRunResult {
@@ -56,15 +59,18 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
   const launch = (config: StageConfig): void => {
     for (let replica = 0; replica < config.parallelism; replica++) {
       const name = config.parallelism > 1 ? `${config.name}#${replica}` : config.name;
+      const observed = options.observability && observeStage(options.observability, topology, config, name, transport);
       const stage = startStage({
         topology,
         stage: config,
         store,
-        transport,
+        transport: observed?.transport ?? transport,
         logger: logger.child({ stage: name }),
         signal: controller.signal,
         onProgress: (counters) => options.onProgress?.(name, counters),
+        metrics: observed?.metrics,
       });
+      observed?.follow(stage.done);
       running.push({ name, config, stage });
     }
   };

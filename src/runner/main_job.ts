@@ -15,6 +15,7 @@ import { joinKey, type ObjectStore } from '../io/object_store.ts';
 import { decodeRejection } from '../messages/index.ts';
 import { disposeLayersModel, type Detector } from '../model/detector.ts';
 import { modelCost } from '../model/flops.ts';
+import type { Observability } from '../observability/stage_observer.ts';
 import { loadDetector } from '../model/store_io.ts';
 import type { Detection } from '../postprocess/detections.ts';
 import { formatSummaryTable, writeReport, type CocoStats, type FilterStats, type GridImage, type ModelReport, type ReportBox, type RunReport, type TrainingHistory } from '../report/index.ts';
@@ -61,6 +62,8 @@ export interface MainJobOptions {
   io?: TrainCommandIo;
   logger?: Logger;
   signal?: AbortSignal;
+  /** The process's metrics and health (the CLI serves them); the pipeline's stages report into them. */
+  observability?: Observability;
 }
 
 export interface MainJobResult {
@@ -98,7 +101,7 @@ export async function runMainJob(options: MainJobOptions): Promise<MainJobResult
   await ensureTeacher(store, teacher.options.checkpoint, options.bundledTeacherDir ?? BUNDLED_TEACHER_DIR, options.topologyFile);
 
   await resetIngestCursors(topology, store, io);
-  const pipeline = await runPipeline(topology, store, io, logger, expectedImages(topology, manifest), options.signal);
+  const pipeline = await runPipeline(topology, store, io, logger, expectedImages(topology, manifest), options.signal, options.observability);
   let transport: MemoryTransport | undefined = pipeline.transport;
   try {
     if (pipeline.stoppedBy === 'signal') throw new Error('stopped before the run finished; the student checkpoint is kept');
@@ -311,6 +314,7 @@ async function runPipeline(
   logger: Logger,
   expected: number | undefined,
   signal?: AbortSignal,
+  observability?: Observability,
 ): ReturnType<typeof runEmbedded> {
   const student = stageOf(topology, 'student');
   const ingestNames = topology.stages.filter((s) => s.kind === 'ingest').map((s) => s.name);
@@ -368,6 +372,7 @@ async function runPipeline(
       store,
       logger,
       signal,
+      observability,
       onProgress: (name, counters) => {
         latest.set(name, { ...counters });
         // Counters change per message; redraw at most every 100 ms.

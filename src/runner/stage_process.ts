@@ -2,6 +2,7 @@
 import os from 'node:os';
 import { openStore } from '../io/open_store.ts';
 import type { ObjectStore } from '../io/object_store.ts';
+import { observeStage, type Observability } from '../observability/stage_observer.ts';
 import type { StageCounters } from '../stages/stage.ts';
 import { startStage } from '../stages/start_stage.ts';
 import type { CompiledTopology, StageConfig } from '../topology/types.ts';
@@ -23,6 +24,8 @@ export interface StageProcessOptions {
   /** Injected in tests; by default opened from the topology. */
   transport?: Transport;
   store?: ObjectStore;
+  /** This process's metrics and health (the caller serves them); the stage reports into them. */
+  observability?: Observability;
 }
 
 export interface StageProcessResult {
@@ -58,7 +61,9 @@ export async function runStageProcess(options: StageProcessOptions): Promise<Sta
   try {
     await transport.createTopics(Object.values(topology.topics).map((t) => ({ topic: t.name, partitions: t.partitions })));
     log.info({ transport: transport.describe(), store: store.describe(), kind: stage.kind }, 'stage starting');
-    const running = startStage({ topology, stage, store, transport, logger: log, signal: options.signal });
+    const observed = options.observability && observeStage(options.observability, topology, stage, stage.name, transport);
+    const running = startStage({ topology, stage, store, transport: observed?.transport ?? transport, logger: log, signal: options.signal, metrics: observed?.metrics });
+    observed?.follow(running.done);
     const every = options.statusEveryMs ?? 10_000;
     const timer =
       every > 0 && options.status

@@ -1,5 +1,6 @@
 // What every stage runner receives and returns; the embedded runner and the per-stage CLI both use this.
 import type { ObjectStore } from '../io/object_store.ts';
+import type { StageMetrics } from '../observability/stage_metrics.ts';
 import type { CompiledTopology, StageConfig } from '../topology/types.ts';
 import type { Transport } from '../transport/transport.ts';
 import type { Logger } from '../util/logger.ts';
@@ -18,6 +19,8 @@ export interface StageContext<S extends StageConfig = StageConfig> {
   signal: AbortSignal;
   /** Called whenever counters change (cheap; may be throttled by the caller). */
   onProgress?: (counters: Readonly<StageCounters>) => void;
+  /** Prometheus metrics of this stage (label already bound); absent when nothing exports them. */
+  metrics?: StageMetrics;
 }
 
 /** A started stage: `done` settles when it finishes (finite input) or after `stop()` drained it. */

@@ -6,7 +6,7 @@ import { resolveAnchorConfig, type AnchorConfig } from '../boxes/anchor_config.t
 import { BACKEND_ENV, BACKEND_NAMES, DEFAULT_BACKEND, type BackendName } from '../backend/backend.ts';
 import { DEFAULT_TOPICS, type TopicRole } from '../messages/topics.ts';
 import { resolveDetectorConfig, type DetectorConfig, type DetectorOptions } from '../model/detector_config.ts';
-import { DEFAULT_RUN_DIR } from './defaults.ts';
+import { DEFAULT_RUN_DIR, METRICS_PORT_ENV } from './defaults.ts';
 import { isRawMap, parseTopologyYaml, type RawValue } from './document.ts';
 import { substituteEnv, substituteString, type Env } from './env.ts';
 import { IssueList, TopologyError, type FieldPath } from './errors.ts';
@@ -25,7 +25,9 @@ import {
   localStoreSchema,
   lossSchema,
   memoryTransportSchema,
+  metricsPort,
   modelSchema,
+  observabilitySchema,
   s3StoreSchema,
   stageSchemas,
   studentOptionsSchema,
@@ -34,7 +36,7 @@ import {
   topicSchema,
   topicsSchema,
 } from './schema.ts';
-import type { CompiledTopology, StageConfig, StoreConfig, TopicConfig, TransportConfig } from './types.ts';
+import type { CompiledTopology, ObservabilityConfig, StageConfig, StoreConfig, TopicConfig, TransportConfig } from './types.ts';
 
 export interface CompileOptions {
   /** Variables for `${VAR}` substitution (default: process.env). `DISTILLERY_BACKEND` is read from here too. */
@@ -87,6 +89,7 @@ function compileDocument(doc: RawValue, source: string, env: Env, issues: IssueL
   const thresholds = parseAt(thresholdsSchema, top.thresholds ?? {}, ['thresholds'], issues);
   const loss = parseAt(lossSchema, top.loss ?? {}, ['loss'], issues);
   const stages = compileStages(top.stages, store, issues);
+  const observability = compileObservability(top.observability, env, issues);
   if (
     config === undefined ||
     backend === undefined ||
@@ -96,7 +99,8 @@ function compileDocument(doc: RawValue, source: string, env: Env, issues: IssueL
     model === undefined ||
     thresholds === undefined ||
     loss === undefined ||
-    stages === undefined
+    stages === undefined ||
+    observability === undefined
   ) {
     return undefined;
   }
@@ -109,6 +113,7 @@ function compileDocument(doc: RawValue, source: string, env: Env, issues: IssueL
     transport,
     runDir: config.runDir ?? substituteString(DEFAULT_RUN_DIR, env).value,
     namePrefix,
+    observability,
     topics,
     anchors: model.anchors,
     teacher: model.teacher,
@@ -127,6 +132,19 @@ function compileBackend(fromFile: BackendName | undefined, env: Env, issues: Iss
   if ((BACKEND_NAMES as readonly string[]).includes(fromEnv)) return fromEnv as BackendName;
   issues.add(['config', 'backend'], `${BACKEND_ENV}=${JSON.stringify(fromEnv)} is not a backend; expected one of ${BACKEND_NAMES.join(', ')}`);
   return undefined;
+}
+
+// DISTILLERY_METRICS_PORT wins over the file: one topology ConfigMap serves every stage's container.
+function compileObservability(raw: unknown, env: Env, issues: IssueList): ObservabilityConfig | undefined {
+  const parsed = parseAt(observabilitySchema, raw ?? {}, ['observability'], issues);
+  const fromEnv = env[METRICS_PORT_ENV];
+  if (parsed === undefined || fromEnv === undefined || fromEnv === '') return parsed;
+  const port = metricsPort().safeParse(fromEnv);
+  if (!port.success) {
+    issues.add(['observability', 'port'], `${METRICS_PORT_ENV}=${JSON.stringify(fromEnv)} is not a TCP port in [0, 65535]`);
+    return undefined;
+  }
+  return { ...parsed, port: port.data };
 }
 
 /** Picks a variant's schema by `kind` (default `fallback`) and validates; unknown kinds list the valid ones. */

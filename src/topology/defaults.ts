@@ -1,6 +1,6 @@
 // Defaults of every optional topology field, in one place (the compiler fills them; docs and tests refer to them).
 import { DEFAULT_OBJECTIVE, type ObjectiveConfig } from '../train/objective.ts';
-import type { IngestStageOptions, StudentStageOptions, TeacherStageOptions, ThresholdConfig } from './types.ts';
+import type { IngestStageOptions, ObservabilityConfig, StudentStageOptions, TeacherStageOptions, ThresholdConfig } from './types.ts';
 
 export const DEFAULT_THRESHOLDS: Readonly<ThresholdConfig> = Object.freeze({
   candidate: 0.05,
@@ -52,3 +52,8 @@ export const DEFAULT_KAFKA_CLIENT_ID = 'distillery';
 export const DEFAULT_PARTITIONS = 1;
 /** Substituted like a file value, so runs land next to the student's checkpoints of the same run id. */
 export const DEFAULT_RUN_DIR = 'runs/${DISTILLERY_RUN_ID:-latest}';
+
+/** 9464: the port the Prometheus exporters of OpenTelemetry use by default, free of Kafka's and S3's. */
+export const DEFAULT_OBSERVABILITY: Readonly<ObservabilityConfig> = Object.freeze({ host: '0.0.0.0', port: 9464 });
+/** Overrides `observability.port` (one topology ConfigMap, a port per container). */
+export const METRICS_PORT_ENV = 'DISTILLERY_METRICS_PORT';

@@ -26,7 +26,7 @@ export function describeTopology(t: CompiledTopology): string {
   for (const stage of t.stages) {
     lines.push(`    ${stage.name.padEnd(width)}  ${stage.kind.padEnd(7)} ×${stage.parallelism}  ${stageSummary(t, stage)}`);
   }
-  lines.push(`  runtime:    backend ${t.backend} · store ${describeStore(t.store)} · transport ${describeTransport(t.transport)} · runDir ${t.runDir}`);
+  lines.push(`  runtime:    backend ${t.backend} · store ${describeStore(t.store)} · transport ${describeTransport(t.transport)} · runDir ${t.runDir} · metrics ${t.observability.port === 0 ? 'off' : `${t.observability.host}:${t.observability.port}`}`);
   lines.push(`  model:      ${t.student.numClasses} classes, ${t.student.inputSize} px input, ${describeAnchors(t)}`);
   lines.push(`              ${describeDetector('teacher', t.teacher)}; ${describeDetector('student', t.student)}`);
   const th = t.thresholds;

@@ -8,6 +8,7 @@ import {
   DEFAULT_LOCAL_ROOT,
   DEFAULT_LOSS,
   DEFAULT_MEMORY_CAPACITY,
+  DEFAULT_OBSERVABILITY,
   DEFAULT_PARTITIONS,
   DEFAULT_S3_REGION,
   DEFAULT_STUDENT_OPTIONS,
@@ -50,6 +51,7 @@ export const documentSchema = mapping({
   model: z.unknown().optional(),
   thresholds: z.unknown().optional(),
   loss: z.unknown().optional(),
+  observability: z.unknown().optional(),
   stages: field('a non-empty list of stages', (v) => (Array.isArray(v) && v.length > 0 ? (v as unknown[]) : undefined)),
 });
 
@@ -60,6 +62,13 @@ export const configSchema = mapping({
   runDir: text().optional(),
   // Prepended to every topic name and consumer group, so pipelines sharing one Kafka cluster never meet.
   namePrefix: matching("a prefix of letters, digits, '.', '_' and '-' (at most 100), e.g. 'team-a.'", /^[A-Za-z0-9._-]{0,100}$/).optional(),
+});
+
+export const metricsPort = () => integer('a TCP port in [0, 65535] (0 = no metrics server)', (n) => n >= 0 && n <= 65535);
+
+export const observabilitySchema = mapping({
+  host: text('a bind address, e.g. 0.0.0.0 or 127.0.0.1').default(DEFAULT_OBSERVABILITY.host),
+  port: metricsPort().default(DEFAULT_OBSERVABILITY.port),
 });
 
 export const localStoreSchema = mapping({

@@ -26,6 +26,14 @@ export type TransportConfig =
       saslMechanism?: SaslMechanism;
     };
 
+/** The HTTP server every stage process runs for /metrics, /healthz and /readyz (docs/observability.md). */
+export interface ObservabilityConfig {
+  /** Bind address (default 0.0.0.0, so a pod's probes and Prometheus reach it). */
+  host: string;
+  /** TCP port (default 9464); 0 runs no server. DISTILLERY_METRICS_PORT and `run --metrics-port` override it. */
+  port: number;
+}
+
 export interface TopicConfig {
   name: string;
   partitions: number;
@@ -132,6 +140,7 @@ export interface CompiledTopology {
    * consumerGroupOf), so two pipelines can share a Kafka cluster. '' or absent: none.
    */
   namePrefix?: string;
+  observability: ObservabilityConfig;
   topics: Record<TopicRole, TopicConfig>;
   anchors: AnchorConfig;
   teacher: DetectorConfig;

@@ -311,15 +311,17 @@ export interface PartitionLag {
 /** Per-partition and total lag of a group on a topic, from the admin API. */
 export async function groupLag(admin: Admin, groupId: string, topic: string): Promise<{ partitions: PartitionLag[]; total: number }> {
   const [watermarks, committed] = await Promise.all([admin.topicOffsets(topic), admin.groupOffsets(groupId, topic)]);
-  const byPartition = new Map(committed.map((c) => [c.partition, c.offset]));
-  const partitions = watermarks.map((w) => {
-    const high = parseOffset(w.high);
-    const low = parseOffset(w.low);
-    const raw = byPartition.get(w.partition);
-    const c = raw === undefined || raw === '-1' ? undefined : parseOffset(raw);
-    return { partition: w.partition, high, committed: c, lag: Math.max(0, high - Math.max(c ?? low, low)) };
-  });
+  const partitions = watermarks.map((w) => partitionLag(w, committed));
   return { partitions, total: partitions.reduce((s, p) => s + p.lag, 0) };
+}
+
+/** One partition's lag from its watermarks and a group's committed offsets (as `Admin.groupOffsets` returns them). */
+export function partitionLag(w: PartitionWatermarks, committed: readonly PartitionOffset[]): PartitionLag {
+  const high = parseOffset(w.high);
+  const low = parseOffset(w.low);
+  const raw = committed.find((o) => o.partition === w.partition)?.offset;
+  const c = raw === undefined || raw === '-1' ? undefined : parseOffset(raw);
+  return { partition: w.partition, high, committed: c, lag: Math.max(0, high - Math.max(c ?? low, low)) };
 }
 
 export interface ReceivedMessage extends ConsumedMessage {

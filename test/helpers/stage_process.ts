@@ -18,7 +18,8 @@ export interface StageChild {
 /** Starts `distillery run <stage> --topology <file>`; `env` adds to (and overrides) the test's environment. */
 export function spawnStage(stage: string, topologyFile: string, env: Record<string, string> = {}, args: string[] = []): StageChild {
   const child = spawn(process.execPath, [BIN, 'run', stage, '--topology', topologyFile, '--status-every', '1', ...args], {
-    env: { ...process.env, DISTILLERY_WASM_THREADS: '1', DISTILLERY_LOG_LEVEL: process.env.DISTILLERY_LOG_LEVEL ?? 'warn', ...env },
+    // No metrics server unless a test asks for one: processes of parallel tests would all want port 9464.
+    env: { ...process.env, DISTILLERY_WASM_THREADS: '1', DISTILLERY_LOG_LEVEL: process.env.DISTILLERY_LOG_LEVEL ?? 'warn', DISTILLERY_METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

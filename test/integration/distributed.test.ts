@@ -20,6 +20,8 @@ import { KafkaTransport } from '../../src/transport/kafka.ts';
 import { waitForMessages, type ReceivedMessage } from '../../src/transport/transport.ts';
 import { eventually, kafkaBrokers, openTestKafka } from '../helpers/kafka.ts';
 import { startFaultProxy, useTestBucket } from '../helpers/s3.ts';
+import { parsePrometheus, sampleValue } from '../helpers/prometheus.ts';
+import { freePort } from '../helpers/ports.ts';
 import { lastCounters, spawnStage, type StageChild } from '../helpers/stage_process.ts';
 import { TINY_MODELS_YAML } from '../runner/tiny_topology.ts';
 import { saveTinyTeacher } from '../stages/teacher/fixtures.ts';
@@ -121,7 +123,9 @@ after(async () => {
 test('ingest, two teacher workers on two partitions and the student as separate processes: every image ends exactly once', { timeout: 240_000 }, async () => {
   const id = randomBytes(3).toString('hex');
   const { file, topology } = await writeTopology(id);
-  const teachers = [start(`teacher-${id}`, file), start(`teacher-${id}`, file)];
+  // The first worker serves /metrics and the probes (on loopback); it must still drain and exit 0 on SIGTERM.
+  const metricsUrl = `http://127.0.0.1:${await freePort()}`;
+  const teachers = [start(`teacher-${id}`, file, { DISTILLERY_METRICS_PORT: metricsUrl.split(':')[2] }), start(`teacher-${id}`, file)];
   const student = start(`student-${id}`, file);
   // Both workers own a partition before any image arrives, so the split is the partitioner's, not a race.
   await eventually(
@@ -162,6 +166,16 @@ test('ingest, two teacher workers on two partitions and the student as separate 
   // Both partitions carried work, and the samples topic used both of its partitions too.
   const perPartition = (await admin.topicOffsets(topology.topics.images.name)).map((p) => Number(p.high));
   assert.ok(perPartition.every((n) => n > 0), `images per partition ${perPartition}`);
+
+  // The worker's endpoint: ready (connected, one partition), its counters and Kafka lag per partition.
+  assert.equal((await fetch(`${metricsUrl}/readyz`)).status, 200);
+  assert.equal((await fetch(`${metricsUrl}/healthz`)).status, 200);
+  const scraped = parsePrometheus(await (await fetch(`${metricsUrl}/metrics`)).text());
+  const stage = { stage: `teacher-${id}` };
+  assert.ok((sampleValue(scraped, 'distillery_images_consumed_total', stage) ?? 0) > 0, 'the worker counted its images');
+  assert.ok((sampleValue(scraped, 'distillery_teacher_step_seconds_count', { ...stage, step: 'infer' }) ?? 0) > 0);
+  const lagged = scraped.filter((s) => s.name === 'distillery_consumer_lag' && s.labels.stage === stage.stage);
+  assert.deepEqual(lagged.map((s) => s.labels.partition).sort(), ['0', '1'], 'lag of the whole group, both partitions, from Kafka');
 
   // A graceful stop: each worker drains, commits and exits 0, reporting what it consumed.
   const stopped = await Promise.all(teachers.map((t) => t.stop()));

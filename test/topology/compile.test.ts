@@ -11,6 +11,7 @@ import { DEFAULT_OBJECTIVE } from '../../src/train/objective.ts';
 import { compileTopology, loadTopology, type CompileOptions } from '../../src/topology/compile.ts';
 import {
   DEFAULT_INGEST_OPTIONS,
+  DEFAULT_OBSERVABILITY,
   DEFAULT_STUDENT_OPTIONS,
   DEFAULT_TEACHER_OPTIONS,
   DEFAULT_THRESHOLDS,
@@ -143,6 +144,15 @@ describe('compileTopology defaults', () => {
     assertError(MINIMAL, `${FILE}: config.backend: DISTILLERY_BACKEND="gpu" is not a backend; expected one of tensorflow, wasm, cpu`, { env: { DISTILLERY_BACKEND: 'gpu' } });
   });
 
+  it('serves metrics on 0.0.0.0:9464 by default; DISTILLERY_METRICS_PORT wins over the file, 0 turns it off', () => {
+    assert.deepEqual(compile(MINIMAL).observability, DEFAULT_OBSERVABILITY);
+    assert.deepEqual(compile(`observability: {host: 127.0.0.1, port: 9100}\n${MINIMAL}`).observability, { host: '127.0.0.1', port: 9100 });
+    assert.equal(compile(`observability: {port: 9100}\n${MINIMAL}`, { env: { DISTILLERY_METRICS_PORT: '0' } }).observability.port, 0);
+    assert.equal(compile(MINIMAL, { overrides: ['observability.port=9200'] }).observability.port, 9200);
+    assertError(`observability: {port: 70000}\n${MINIMAL}`, `${FILE}: observability.port: expected a TCP port in [0, 65535] (0 = no metrics server), got 70000`);
+    assertError(MINIMAL, `${FILE}: observability.port: DISTILLERY_METRICS_PORT="http" is not a TCP port in [0, 65535]`, { env: { DISTILLERY_METRICS_PORT: 'http' } });
+  });
+
   it('derives the ingest bucket from an S3 store and path-style from a custom endpoint', () => {
     const s3 = compile(`config:\n  store: {kind: s3, bucket: my-bucket, endpoint: 'http://127.0.0.1:7070'}\n${FULL}`);
     assert.deepEqual(s3.store, { kind: 's3', bucket: 'my-bucket', endpoint: 'http://127.0.0.1:7070', region: 'us-east-1', forcePathStyle: true });
@@ -242,7 +252,7 @@ describe('compileTopology errors name the file and the field', () => {
   it('unknown keys, with a suggestion for typos', () => {
     assertError(MINIMAL.replace('models/teacher }', 'm, batchsize: 4 }'), `${FILE}: stages[0].options.batchsize: unknown key (did you mean "batchSize"?)`);
     assertError(`thresholds: {hardLable: 0.3}\n${MINIMAL}`, `${FILE}: thresholds.hardLable: unknown key (did you mean "hardLabel"?)`);
-    assertError(`colour: blue\n${MINIMAL}`, /^topologies\/x\.yaml: colour: unknown key \(expected one of: name, description, config, topics, model, thresholds, loss, stages\)$/);
+    assertError(`colour: blue\n${MINIMAL}`, /^topologies\/x\.yaml: colour: unknown key \(expected one of: name, description, config, topics, model, thresholds, loss, observability, stages\)$/);
     assertError(`topics: {images2: {}}\n${MINIMAL}`, /topics\.images2: unknown key \(did you mean "images"\?\)/);
   });
 

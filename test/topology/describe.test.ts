@@ -39,6 +39,8 @@ stages:
     assert.ok(text.includes('ingest-unlabeled ×1 ─▶ [distillery.images ×2] ─▶ teacher ×1 ─▶ [s.topic ×3] ─▶ student ×1'), text);
     assert.ok(text.includes('store s3://bkt (http://h:9000, us-east-1, path-style)'), text);
     assert.ok(text.includes('transport kafka a:1 (client distillery)'), text);
+    assert.ok(text.includes('metrics 0.0.0.0:9464'), text);
+    assert.ok(describeTopology({ ...t, observability: { host: '0.0.0.0', port: 0 } }).includes('metrics off'));
     assert.ok(text.includes('5 steps'), text);
     assert.ok(text.includes('no eval'), text);
   });

@@ -110,6 +110,7 @@ async function ingest(ctx: StageContext<IngestStageConfig>, counters: StageCount
           await writeCursor(store, state);
           counters.listed += handled.length;
           counters.published += messages.length;
+          ctx.metrics?.imagesProduced(messages.length);
           counters.skipped += skipped.length;
           counters.pages += 1;
           ctx.onProgress?.(counters);

@@ -285,6 +285,7 @@ class StudentRun {
       logger: ctx.logger,
       initialOffsets: run.initialOffsets,
       onProgress: () => ctx.onProgress?.(counters),
+      metrics: ctx.metrics,
     });
     this.committed = { ...run.initialOffsets };
     this.anchors = generateAnchors(detectorAnchorConfig(config), config.inputSize, config.inputSize);
@@ -364,6 +365,7 @@ class StudentRun {
       this.history.steps.push(record);
       if (o.steps === 0 && this.history.steps.length > CONTINUOUS_HISTORY_STEPS) this.history.steps.splice(0, this.history.steps.length - CONTINUOUS_HISTORY_STEPS);
       this.countStep(record, batch.labeled, batch.unlabeled);
+      this.ctx.metrics?.studentStep(record, o.batchSize);
       this.hooks.onStep?.(record);
       this.ctx.onProgress?.(this.counters);
       // The last step's evaluation and checkpoint happen at shutdown, once consumption has stopped.
@@ -414,6 +416,7 @@ class StudentRun {
     this.counters.evals += 1;
     this.counters.AP = record.AP;
     this.counters.AP50 = record.AP50;
+    this.ctx.metrics?.studentEvaluation(record);
     this.ctx.logger.info({ step: this.step, AP: record.AP, AP50: record.AP50, images: result.numImages, seconds: record.seconds }, 'evaluation');
     await this.best.consider(record, this.detector, { offsets: this.intake.positions(), teachers: this.intake.teacherModels });
     this.hooks.onEval?.(record);

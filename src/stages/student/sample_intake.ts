@@ -1,6 +1,7 @@
 // The student's consumer side: Sample batches → replay buffer (or DLQ), waiting for room instead of dropping samples.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildDlqRecord } from '../../messages/dlq.ts';
+import type { StageMetrics } from '../../observability/stage_metrics.ts';
 import type { EachBatchPayload, OutgoingMessage } from '../../transport/transport.ts';
 import { parseOffset } from '../../transport/transport.ts';
 import type { Logger } from '../../util/logger.ts';
@@ -25,6 +26,7 @@ export interface SampleIntakeOptions {
   initialOffsets?: Record<string, string>;
   /** Called after each handled transport batch. */
   onProgress?: () => void;
+  metrics?: StageMetrics;
 }
 
 /**
@@ -98,8 +100,10 @@ export class SampleIntake {
       if (a.kind === 'dead') {
         this.o.logger.error({ err: a.error, key: message.key, partition: batch.partition, offset: message.offset }, 'sent to the DLQ');
         const source = { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers };
-        await this.o.send(this.o.dlqTopic, [buildDlqRecord({ stage: this.o.stageName, error: a.error, source })]);
+        const record = buildDlqRecord({ stage: this.o.stageName, error: a.error, source });
+        await this.o.send(this.o.dlqTopic, [record]);
         counters.dlq += 1;
+        this.o.metrics?.dlq(record);
       } else if (a.kind === 'ignored') {
         counters.ignored += 1;
       } else {
@@ -123,6 +127,7 @@ export class SampleIntake {
       this.offsets.done(batch.topic, batch.partition, offset);
       payload.resolveOffset(message.offset);
       counters.consumed += 1;
+      this.o.metrics?.samplesConsumed(1);
     }
     this.updateBufferCounters();
     this.o.onProgress?.();

@@ -1,5 +1,5 @@
 // ImageRef → model-input pixels: fetch with retries, decode and letterbox; bad inputs become a reason, not a crash.
-import { decodeLetterboxed, ImageDecodeError, type ImageErrorReason, type LetterboxTransform } from '../../image/letterbox.ts';
+import { decodeLetterboxed, ImageDecodeError, type DecodeStepTimer, type ImageErrorReason, type LetterboxTransform } from '../../image/letterbox.ts';
 import { ObjectNotFoundError, type ObjectStore } from '../../io/object_store.ts';
 import type { ImageRef } from '../../messages/image_ref.ts';
 import { REJECTION_REASONS } from '../../messages/rejection.ts';
@@ -52,6 +52,8 @@ export interface PrepareOptions {
   /** Objects larger than this are refused: by their listed size before fetching, and again as fetched. */
   maxObjectBytes: number;
   retry?: RetryOptions;
+  /** Step timings for metrics: `fetch` (retries included) here, `decode` and `letterbox` in decodeLetterboxed. */
+  onStep?: (step: 'fetch' | Parameters<DecodeStepTimer>[0], seconds: number) => void;
 }
 
 /**
@@ -70,19 +72,22 @@ export async function prepareImage(store: ObjectStore, ref: ImageRef, options: P
     return unusable('object-too-large', `object is ${ref.size} bytes (as listed), over the limit of ${options.maxObjectBytes}`);
   }
   let bytes: Uint8Array;
+  const fetchStarted = performance.now();
   try {
     bytes = await withRetry(() => store.get(ref.key), options.retry);
   } catch (error) {
     if (error instanceof ObjectNotFoundError) return unusable('missing-object', error.message);
     if (error instanceof RetriesExhaustedError) throw error;
     return unusable('fetch-failed', error instanceof Error ? error.message : String(error));
+  } finally {
+    options.onStep?.('fetch', (performance.now() - fetchStarted) / 1000);
   }
   // The object may have been replaced by a larger one since it was listed.
   if (bytes.length > options.maxObjectBytes) {
     return unusable('object-too-large', `object is ${bytes.length} bytes (as fetched; listed as ${ref.size}), over the limit of ${options.maxObjectBytes}`);
   }
   try {
-    const { pixels, transform } = await decodeLetterboxed(bytes, options.inputSize, { maxPixels: options.maxImagePixels });
+    const { pixels, transform } = await decodeLetterboxed(bytes, options.inputSize, { maxPixels: options.maxImagePixels }, options.onStep);
     if (ref.split !== 'unlabeled' && ref.width !== undefined && ref.height !== undefined && (ref.width !== transform.width || ref.height !== transform.height)) {
       return unusable(
         'size-mismatch',

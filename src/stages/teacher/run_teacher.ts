@@ -6,6 +6,7 @@ import { decodeImageRef, type ImageRef } from '../../messages/image_ref.ts';
 import type { TeacherLineage } from '../../messages/sample.ts';
 import { consumerGroupOf } from '../../topology/consumer_group.ts';
 import type { StageConfig, TeacherStageOptions } from '../../topology/types.ts';
+import type { TeacherStep } from '../../observability/metrics.ts';
 import { nextOffset, type ConsumedMessage, type EachBatchPayload, type OutgoingMessage } from '../../transport/transport.ts';
 import type { RunningStage, StageContext, StageCounters } from '../stage.ts';
 import { takeFromBatch } from './batching.ts';
@@ -137,6 +138,7 @@ class BatchProcessor {
   private readonly lineage: TeacherLineage;
   private startedAt: number | undefined;
   private warnedTestSplit = false;
+  private readonly observe = (step: TeacherStep, seconds: number): void => this.ctx.metrics?.teacherStep(step, seconds);
 
   constructor(
     private readonly ctx: StageContext<TeacherStageConfig>,
@@ -179,7 +181,9 @@ class BatchProcessor {
         if (start > 0 && (!payload.isRunning() || payload.isStale())) break;
         const chunk = items.slice(start, start + o.batchSize);
         const outcomes = await this.process(chunk, batch.topic, batch.partition);
+        const publishing = performance.now();
         await this.publish(outcomes);
+        this.observe('produce', (performance.now() - publishing) / 1000);
         const last = chunk[chunk.length - 1].message.offset;
         payload.resolveOffset(last);
         await payload.commit(nextOffset(last));
@@ -213,7 +217,7 @@ class BatchProcessor {
       onRetry: ({ error, attempt, delayMs }) => log.warn({ err: error, attempt, delayMs }, 'fetch failed, retrying'),
     };
     try {
-      return await prepareImage(this.ctx.store, ref, { inputSize: this.teacher.inputSize, maxImagePixels: o.maxImagePixels, maxObjectBytes: o.maxObjectBytes, retry });
+      return await prepareImage(this.ctx.store, ref, { inputSize: this.teacher.inputSize, maxImagePixels: o.maxImagePixels, maxObjectBytes: o.maxObjectBytes, retry, onStep: this.observe });
     } catch (error) {
       // A store that keeps failing is an outage, not a bad image: fail the batch so nothing is committed.
       if (error instanceof RetriesExhaustedError) throw error;
@@ -225,7 +229,7 @@ class BatchProcessor {
   private async process(chunk: Item[], topic: string, partition: number): Promise<Outcome[]> {
     const results = await Promise.all(chunk.map((item) => item.prepared));
     const images = results.filter((r): r is PreparedImage => r?.kind === 'image');
-    const outputs = images.length === 0 ? undefined : await this.inferLimit(() => inferTeacher(this.teacher, images.map((p) => p.pixels), this.ctx.topology.thresholds));
+    const outputs = images.length === 0 ? undefined : await this.inferLimit(() => inferTeacher(this.teacher, images.map((p) => p.pixels), this.ctx.topology.thresholds, this.observe));
     const imageIndex = new Map(images.map((p, k) => [p, k]));
     return Promise.all(
       chunk.map(async (item, i): Promise<Outcome> => {
@@ -263,8 +267,11 @@ class BatchProcessor {
     if (decision.kind === 'rejected') {
       return { to: 'rejected', reason: decision.reason, message: rejectionMessage(image.ref, decision.reason, decision.maxScore, this.ctx.stage.name) };
     }
+    const encoding = performance.now();
     const sample = await buildSample({ image, hard: decision.hard, probs, anchors, classes, lineage: this.lineage, softEpsilon: thresholds.softEpsilon });
-    return { to: 'samples', message: sampleMessage(sample) };
+    const message = sampleMessage(sample);
+    this.observe('encode', (performance.now() - encoding) / 1000);
+    return { to: 'samples', message };
   }
 
   /** Sends each topic's messages (in input order) and resolves once all are acked. */
@@ -280,11 +287,16 @@ class BatchProcessor {
 
   private count(consumed: number, outcomes: Outcome[]): void {
     const c = this.counters;
+    const m = this.ctx.metrics;
     c.consumed += consumed;
     c.batches += 1;
+    m?.imagesConsumed(consumed);
     for (const x of outcomes) {
       c[x.to] += 1;
       if (x.to === 'rejected') c[`rejected.${x.reason}`] = (c[`rejected.${x.reason}`] ?? 0) + 1;
+      if (x.to === 'samples') m?.sample();
+      else if (x.to === 'rejected') m?.rejected(x.reason);
+      else m?.dlq(x.message);
     }
     const seconds = (Date.now() - (this.startedAt ?? Date.now())) / 1000;
     c.imagesPerSecond = seconds > 0 ? Math.round((c.consumed / seconds) * 100) / 100 : 0;

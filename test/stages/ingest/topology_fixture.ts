@@ -56,6 +56,7 @@ export function testTopology(parts: TopologyParts = {}): CompiledTopology {
     store: { kind: 'local', root: '.' },
     transport: { kind: 'memory', capacity: 1000 },
     runDir: 'runs/test',
+    observability: { host: '127.0.0.1', port: 0 },
     topics,
     anchors: detectorAnchorConfig(teacher),
     teacher,

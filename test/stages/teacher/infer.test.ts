@@ -25,7 +25,9 @@ test('returns σ(class logits) for each image of the batch and detections above 
     const images = [randomImage(1), randomImage(2), randomImage(3)];
     const before = tf.memory().numTensors;
     const out = await inferTeacher(teacher, images, TEST_THRESHOLDS);
-    const again = await inferTeacher(teacher, images, TEST_THRESHOLDS);
+    const steps: string[] = [];
+    const again = await inferTeacher(teacher, images, TEST_THRESHOLDS, (step, seconds) => steps.push(seconds >= 0 ? step : 'negative'));
+    assert.deepEqual(steps, ['infer', 'nms'], 'the forward pass and post-processing timed once per batch');
     assert.equal(tf.memory().numTensors, before, 'no tensors left behind');
     assert.deepEqual(again.probs, out.probs);
 

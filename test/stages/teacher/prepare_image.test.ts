@@ -30,9 +30,12 @@ test('a good image is letterboxed to the model input', async () => {
   const { store, cleanup } = await tempStore();
   try {
     await store.put('a.jpg', await encodedImage(80, 40, 'jpeg'));
-    const p = await prepareImage(store, imageRef('a.jpg'), OPTIONS);
+    const steps: [string, number][] = [];
+    const p = await prepareImage(store, imageRef('a.jpg'), { ...OPTIONS, onStep: (step, seconds) => steps.push([step, seconds]) });
     assert.equal(p.kind, 'image');
     if (p.kind !== 'image') return;
+    assert.deepEqual(steps.map(([step]) => step), ['fetch', 'decode', 'letterbox'], 'each step timed once, in order');
+    assert.ok(steps.every(([, seconds]) => seconds >= 0));
     assert.equal(p.pixels.length, 64 * 64 * 3);
     assert.deepEqual([p.transform.width, p.transform.height, p.transform.padX, p.transform.padY], [80, 40, 0, 16]);
     assert.equal(p.pixels[0], PAD_VALUE, 'the top rows are padding');
