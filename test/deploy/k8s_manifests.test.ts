@@ -196,6 +196,7 @@ describe('deploy/k8s manifests on a real API server', () => {
         assert.deepEqual(container.args, STAGE_ARGS(stage), where);
         assert.match(container.image, /^distillery:0\.1\.0(-gpu)?$/, where);
         assert.deepEqual(container.ports?.find((p) => p.name === 'metrics')?.containerPort, METRICS_PORT, where);
+        assert.equal(get(overlay).topology.observability.port, METRICS_PORT, `${where}: the topology serves probes on the probed port`);
         assert.deepEqual(container.livenessProbe?.httpGet, { path: '/healthz', port: 'metrics' }, where);
         assert.deepEqual(container.readinessProbe?.httpGet, { path: '/readyz', port: 'metrics' }, where);
         assert.ok(container.env?.some((e) => e.name === 'HOME' && e.value === '/tmp'), `${where}: HOME=/tmp`);
