@@ -8,7 +8,11 @@
 //   * `run({ eachBatch })` hands over one partition's batch at a time, in offset order, with kafkajs's
 //     `resolveOffset` / `heartbeat` / `isRunning` / `isStale` / `pause` helpers;
 //   * commits are manual only (kafkajs `autoCommit: false`): the committed offset is the *next* offset to read,
-//     and a group resumes from it after a restart or a rebalance — at-least-once delivery.
+//     and a group resumes from it after a restart or a rebalance — at-least-once delivery on its own;
+//   * with `run({ exactlyOnce: true })` a batch's outputs and its commit are one atomic step
+//     (`produceAndCommit`, a Kafka transaction): readers see the outputs exactly when the commit took, so a
+//     consume → produce stage is exactly-once for readers that see only committed data (both transports'
+//     consumers do: Kafka `read_committed`, kafkajs's default).
 // Things kafkajs leaves to configuration are fixed here on purpose: a throw from `eachBatch` is fatal for the
 // consumer (no silent retry loop; stages send bad input to the DLQ themselves), and batches are cut to
 // `maxBatchSize` messages (kafkajs only bounds bytes; the adapter splits its fetches).
@@ -78,6 +82,13 @@ export interface EachBatchPayload {
   heartbeat(): Promise<void>;
   /** Commits `nextOffset` (default: lastOffset + 1) for this batch's partition. */
   commit(nextOffset?: string): Promise<void>;
+  /**
+   * Appends `outputs` and commits `nextOffset` (default: lastOffset + 1) for this batch's partition as one atomic
+   * step: either all of it is visible to readers and the group resumes after it, or none of it is and the messages
+   * are delivered again. Needs `run({ exactlyOnce: true })`. Rejects with NotAssignedError when the partition moved
+   * to another member (its producer was fenced: nothing of this call is visible, the new owner redoes it).
+   */
+  produceAndCommit(outputs: TopicMessages[], nextOffset?: string): Promise<void>;
   /** False once `stop()` was called: finish or cut the batch short. */
   isRunning(): boolean;
   /**
@@ -87,6 +98,12 @@ export interface EachBatchPayload {
   isStale(): boolean;
   /** Pauses this batch's partition; returns the function that resumes it. */
   pause(): () => void;
+}
+
+/** Messages for one topic, as handed to `produceAndCommit`. */
+export interface TopicMessages {
+  topic: string;
+  messages: OutgoingMessage[];
 }
 
 export interface SubscribeOptions {
@@ -107,6 +124,12 @@ export interface RunOptions {
   maxInFlightBatches?: number;
   /** When true (default) a batch counts as fully processed once `eachBatch` resolves. */
   eachBatchAutoResolve?: boolean;
+  /**
+   * Enables `produceAndCommit` (default false). On Kafka every assigned partition gets its own transactional
+   * producer (id `<group>-<topic>-<partition>`), created on assignment — which fences an earlier owner's
+   * producer and settles its open transaction — and closed on revocation.
+   */
+  exactlyOnce?: boolean;
 }
 
 export interface ConsumerConfig {
