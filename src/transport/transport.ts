@@ -408,3 +408,54 @@ export async function waitForMessages(
     if (options.groupId === undefined) await transport.deleteGroups([groupId]).catch(() => undefined);
   }
 }
+
+export interface ReadAllOptions {
+  /** The read is over once no message arrived for this long. Default 2000 ms. */
+  idleMs?: number;
+  /** Rejects when messages still arrive after this long. Default 120000 ms. */
+  timeoutMs?: number;
+}
+
+/**
+ * Reads what a fresh consumer group sees on `topic` — on Kafka only committed transactions (read_committed) — until
+ * nothing new arrives for `idleMs`. Offsets cannot tell when that is: aborted records and transaction markers take
+ * offsets that no reader ever sees. Commits nothing; the throwaway group is deleted.
+ */
+export async function readAllMessages(transport: Transport, topic: string, options: ReadAllOptions = {}): Promise<ReceivedMessage[]> {
+  const idleMs = options.idleMs ?? 2000;
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  const total = (await transport.topicOffsets(topic)).reduce((s, p) => s + parseOffset(p.high) - parseOffset(p.low), 0);
+  if (total === 0) return [];
+  waitGroupCounter += 1;
+  const groupId = `read-all-${process.pid}-${Date.now()}-${waitGroupCounter}`;
+  const consumer = transport.consumer({ groupId, clientId: 'read-all' });
+  const received: ReceivedMessage[] = [];
+  let lastArrival = Date.now();
+  const started = Date.now();
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => (stopping ??= consumer.stop());
+  const timer = setInterval(() => {
+    // Joining a group takes a moment: the idle clock starts with the first message (or after a few idle periods).
+    const idleFrom = received.length > 0 ? lastArrival : started + 4 * idleMs;
+    if (Date.now() - idleFrom >= idleMs || Date.now() - started > timeoutMs) void stop();
+  }, Math.max(10, Math.min(200, idleMs / 4)));
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      maxBatchSize: 500,
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) received.push({ ...m, topic: batch.topic, partition: batch.partition });
+        lastArrival = Date.now();
+      },
+    });
+    if (Date.now() - started > timeoutMs && Date.now() - lastArrival < idleMs) {
+      throw new TransportTimeoutError(`readAllMessages(${topic}): messages still arriving after ${timeoutMs} ms (${received.length} so far)`);
+    }
+    return received;
+  } finally {
+    clearInterval(timer);
+    await consumer.disconnect();
+    await transport.deleteGroups([groupId]).catch(() => undefined);
+  }
+}

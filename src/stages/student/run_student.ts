@@ -20,6 +20,8 @@ import { offsetsRecord, parseOffsetKey, rewindGroup, seekGroup } from './offsets
 import { assembleBatch, disposeSampleBatch } from './sample_batch.ts';
 import { SampleBuffer } from './sample_buffer.ts';
 import { SampleIntake } from './sample_intake.ts';
+import type { SampleSource } from './sample_buffer.ts';
+import { TrainedLedger } from './trained_ledger.ts';
 
 export type StudentStageConfig = Extract<StageConfig, { kind: 'student' }>;
 
@@ -37,6 +39,8 @@ export const STUDENT_COUNTERS = [
   'bufferFresh',
   'checkpoints',
   'evals',
+  'trained',
+  'samplesTrained',
   'stepsPerSecond',
 ] as const;
 
@@ -48,6 +52,8 @@ const FETCH_BATCH = 32;
 export const CONTINUOUS_HISTORY_STEPS = 10_000;
 /** RNG key of the batch draws in checkpoints. */
 const DRAW_RNG = 'draw';
+/** Checkpoint `extra` field: samples trained on below the checkpoint's offsets, over all runs (see TrainedLedger). */
+const SAMPLES_TRAINED = 'samplesTrained';
 
 export interface StudentCheckpointInfo {
   step: number;
@@ -60,6 +66,8 @@ export interface StudentStageHooks {
   onStep?: (record: StepRecord) => void;
   onEval?: (record: EvalRecord) => void;
   onCheckpoint?: (info: StudentCheckpointInfo) => void;
+  /** After each step: the samples it drew for the first time (ids and where they came from). */
+  onTrained?: (samples: Array<{ id: string; source: SampleSource }>, step: number) => void;
   /** After a checkpoint was loaded, before consuming (the detector stays the stage's: do not keep or dispose it). */
   onRestored?: (info: { step: number; offsets: Record<string, string>; detector: Detector }) => void;
   /** Fresh samples the consumer may hold ahead of training. Default min(bufferSize, FRESH_BATCHES × batchSize). */
@@ -244,6 +252,7 @@ class StudentRun {
   private checkpointedStep: number;
   private lastEvalStep: number;
   private readonly committed: Record<string, string>;
+  private readonly ledger: TrainedLedger;
   private failure: { error: unknown } | undefined;
 
   constructor(
@@ -289,6 +298,9 @@ class StudentRun {
     this.startStep = run.state.step;
     this.checkpointedStep = run.state.step;
     this.lastEvalStep = run.state.history.evals.at(-1)?.step ?? -1;
+    const saved = run.state.extra?.[SAMPLES_TRAINED];
+    this.ledger = new TrainedLedger(typeof saved === 'number' ? saved : 0);
+    counters.samplesTrained = this.ledger.covered;
   }
 
   async run(stop: AbortSignal): Promise<void> {
@@ -347,6 +359,9 @@ class StudentRun {
       const lr = learningRateAt(this.schedule, this.step);
       this.optimizer.learningRate = lr;
       const samples = this.buffer.draw(o.batchSize, this.rng);
+      const first = samples.filter((s) => s.uses === 1);
+      this.ledger.firstUses(first.map((s) => s.source));
+      this.counters.trained += first.length;
       const batch = assembleBatch(samples, { anchors: this.anchors, numClasses: config.numClasses, inputSize: config.inputSize, teacherProbs: objective.distillation !== 'none' });
       let losses: StepLosses;
       try {
@@ -360,6 +375,10 @@ class StudentRun {
       if (o.steps === 0 && this.history.steps.length > CONTINUOUS_HISTORY_STEPS) this.history.steps.splice(0, this.history.steps.length - CONTINUOUS_HISTORY_STEPS);
       this.countStep(record, batch.labeled, batch.unlabeled);
       this.hooks.onStep?.(record);
+      this.hooks.onTrained?.(
+        first.map((s) => ({ id: s.id, source: s.source })),
+        this.step,
+      );
       this.ctx.onProgress?.(this.counters);
       // The last step's evaluation and checkpoint happen at shutdown, once consumption has stopped.
       const last = o.steps > 0 && this.step >= o.steps;
@@ -426,7 +445,10 @@ class StudentRun {
       history: this.history,
       extra: { stage: stage.name, input: this.input, seed: this.o.seed, teachers: this.intake.teachers },
     };
+    const ledger = this.ledger.checkpointed(offsets);
+    state.extra = { ...state.extra, [SAMPLES_TRAINED]: ledger };
     const dir = await saveCheckpoint(store, this.o.checkpointPrefix, this.detector, this.optimizer, state);
+    this.counters.samplesTrained = ledger;
     this.checkpointedStep = this.step;
     for (const [key, offset] of Object.entries(offsets)) {
       if (this.committed[key] === offset) continue;
