@@ -204,7 +204,7 @@ test('a teacher worker killed with SIGKILL mid-batch and restarted loses no imag
     const hung = 'corpus/unlabeled/images/000007.jpg';
     proxy.setFaults((r) => (r.method === 'GET' && r.url.includes(hung) ? { kind: 'delay', ms: 120_000 } : { kind: 'pass' }));
     const first = start(`teacher-${id}`, file, { S3_ENDPOINT: proxy.endpoint });
-    await eventually('the worker fetching the hung image', () => proxy.requests.some((r) => r.method === 'GET' && r.url.includes(hung)), { timeoutMs: 60_000 });
+    await eventually('the worker fetching the hung image', () => proxy.requests.some((r) => r.method === 'GET' && r.url.includes(hung)), { timeoutMs: 120_000 });
     first.child.kill('SIGKILL');
     const { signal } = await first.exited;
     assert.equal(signal, 'SIGKILL');
