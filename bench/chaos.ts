@@ -236,9 +236,14 @@ async function main(): Promise<number> {
   await store.ensureBucket();
   await initBackend('wasm');
   const images = plan.labeled + plan.unlabeled;
-  say(`generating ${images} images (${plan.labeled} labeled, ${plan.unlabeled} unlabeled)`);
+  say(`generating ${images} images (${plan.labeled} labeled, ${plan.unlabeled} unlabeled), then 3 broken objects and 1 malformed message`);
   await generateCorpus(store, { prefix: 'corpus', images: { labeled: plan.labeled, test: 1, unlabeled: plan.unlabeled }, imageSize: { min: 64, max: 96 }, letterboxSize: 64, objectSize: { min: 12, max: 40 }, workers: 0 });
-  // Class 0 fires everywhere, so nearly every unlabeled image becomes a sample.
+  // Broken objects among them: the teacher must reject each exactly once too.
+  const good = await store.get('corpus/unlabeled/images/000001.jpg');
+  await store.put('corpus/unlabeled/images/zz-truncated.jpg', good.subarray(0, Math.floor(good.length / 2)));
+  await store.put('corpus/unlabeled/images/zz-empty.jpg', new Uint8Array(0));
+  await store.put('corpus/unlabeled/images/zz-text.jpg', 'not an image at all');
+  // Class 0 fires everywhere, so every decodable unlabeled image becomes a sample.
   await saveTinyTeacher(store, 'models/teacher', { class0Bias: 4, config: topology.teacher });
   const admin = new KafkaTransport({ brokers: [env.KAFKA_BROKERS], clientId: `chaos-${runId}-admin`, logger: createLogger({ level: 'error' }), retry: { initialRetryTime: 200, retries: 3, maxRetryTime: 2000 } });
   await admin.createTopics(Object.values(topology.topics).map((t) => ({ topic: t.name, partitions: t.partitions })));
@@ -249,6 +254,11 @@ async function main(): Promise<number> {
     const { code } = await child.exited;
     if (code !== 0) throw new Error(`${stage} failed:\n${child.stderr().slice(-2000)}`);
   }
+  // And a message that is not an ImageRef at all: the teacher dead-letters it.
+  const producer = admin.producer();
+  await producer.connect();
+  await producer.send(topics.images, [{ key: 'not-an-image-ref', value: new TextEncoder().encode('garbage') }]);
+  await producer.disconnect();
   const published = await readAllMessages(admin, topics.images, { idleMs: 3000 });
   say(`${published.length} image refs on ${topics.images}`);
 
@@ -324,7 +334,14 @@ async function main(): Promise<number> {
   note(samples, (m) => m.key);
   note(rejected, (m) => m.key);
   // Outcomes are keyed by image id; a DLQ record keeps the images message's own key.
-  const idOfKey = new Map(published.map((m) => [m.key, decodeImageRef(m.value).imageId]));
+  const imageId = (m: ReceivedMessage): string => {
+    try {
+      return decodeImageRef(m.value).imageId;
+    } catch {
+      return m.key; // the malformed message: its DLQ record keeps its key
+    }
+  };
+  const idOfKey = new Map(published.map((m) => [m.key, imageId(m)]));
   note(
     dlq.filter((m) => readDlqRecord(m).original.topic === topics.images),
     (m) => idOfKey.get(readDlqRecord(m).key) ?? readDlqRecord(m).key,
@@ -375,7 +392,7 @@ async function main(): Promise<number> {
   process.stdout.write(
     [
       '',
-      `images in     ${result.images} (${result.imageRefs} image refs)`,
+      `images in     ${result.images} messages on the images topic (${images} generated images, 3 broken objects, 1 malformed message)`,
       `samples       ${result.samples}`,
       `rejected      ${result.rejected}`,
       `dlq           ${result.dlq}`,

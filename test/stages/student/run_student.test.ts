@@ -240,6 +240,7 @@ test('killed between a checkpoint\'s objects and its manifest: resumes at the pr
         offsetOf.set(s.id, s.source.offset);
       }
     };
+    const tensorsBefore = tf.memory().numTensors;
     const a: string[] = [];
     const saved: StudentCheckpointInfo[] = [];
     const crashing = runStudentStage({ ...context(h, topology), store: dying }, { maxFresh: 4, onTrained: trainedBy(a), onCheckpoint: (c) => saved.push(c) });
@@ -273,6 +274,7 @@ test('killed between a checkpoint\'s objects and its manifest: resumes at the pr
     assert.deepEqual(final.state.offsets, { [KEY]: String(n) });
     assert.equal(final.state.extra?.samplesTrained, n, 'the checkpoint counts every sample below its offsets once');
     assert.equal(counters.samplesTrained, n);
+    assert.equal(tf.memory().numTensors, tensorsBefore, 'both runs, the dead one too, freed their tensors');
   } finally {
     await h.cleanup();
   }
