@@ -17,6 +17,10 @@
 //     member does not own (NotAssignedError), so a late commit cannot overwrite the new owner's.
 //   * After a rebalance kafkajs restarts every partition, kept ones too, from the committed offset: processed but
 //     uncommitted messages come again (at-least-once; the memory transport keeps positions of kept partitions).
+//   * Exactly-once runs (`run({ exactlyOnce: true })`): `produceAndCommit` is a Kafka transaction of a per-partition
+//     transactional producer (kafka_transactions.ts). All producers are re-registered on every join — which fences any
+//     other holder of the ids — and a partition's first batch of a generation waits for that, then skips what the group
+//     committed meanwhile (a zombie's transaction completing just before it was fenced).
 //   * `admin.setOffsets` joins the group and waits for a fetch with kafkajs's default 5 s poll; `setGroupOffsets` joins
 //     with this transport's short poll and commits with the joined generation instead.
 import type { KafkaConnectionSecurity } from './kafka_security.ts';
@@ -35,6 +39,8 @@ import type {
 } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger, type Logger } from '../util/logger.ts';
+import { fields, findTyped, hasType, isRetriable, toTransportError } from './kafka_errors.ts';
+import { PartitionProducer } from './kafka_transactions.ts';
 import {
   NotAssignedError,
   TransportClosedError,
@@ -56,12 +62,13 @@ import {
   type RecordMetadata,
   type RunOptions,
   type SubscribeOptions,
+  type TopicMessages,
   type TopicPartition,
   type TopicSpec,
   type Transport,
 } from './transport.ts';
 
-const { Kafka, Partitioners, AssignerProtocol, logLevel: KafkaLogLevel } = kafkajs;
+const { Kafka, Partitioners, AssignerProtocol, KafkaJSProtocolError, logLevel: KafkaLogLevel } = kafkajs;
 
 /** Timings of group membership and fetching; the defaults suit production, tests shorten them. */
 export interface KafkaConsumerTimings {
@@ -115,6 +122,11 @@ export interface KafkaTransportOptions {
   replicationFactor?: number;
   /** TLS and SASL (see kafka_security.ts: built from the topology and the environment, secrets never logged). */
   security?: KafkaConnectionSecurity;
+  /**
+   * Exactly-once runs: the broker aborts a transaction left open this long (a worker killed mid-batch whose
+   * partition nobody took over). Default 60000; at most the broker's transaction.max.timeout.ms (15 min).
+   */
+  transactionTimeoutMs?: number;
 }
 
 const DEFAULT_MAX_BATCH_SIZE = 100;
@@ -129,61 +141,6 @@ const IDLE_GROUP_STATES = new Set(['Empty', 'Dead']);
 
 function tpKey(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// kafkajs errors: wrapped by its retrier (`cause`), classified by `type` (protocol errors) and `retriable`.
-
-interface ErrorFields {
-  name?: unknown;
-  message?: unknown;
-  type?: unknown;
-  retriable?: unknown;
-  cause?: unknown;
-  groups?: unknown;
-}
-
-function fields(e: unknown): ErrorFields {
-  return typeof e === 'object' && e !== null ? (e as ErrorFields) : {};
-}
-
-/** The error and its causes, outermost first. */
-function causeChain(e: unknown): unknown[] {
-  const chain: unknown[] = [];
-  for (let current = e; current !== undefined && current !== null && chain.length < 10; current = fields(current).cause) {
-    if (chain.includes(current)) break;
-    chain.push(current);
-  }
-  return chain;
-}
-
-/** The first protocol error in the chain whose type is in `types`. */
-function findTyped(e: unknown, types: Set<string>): unknown {
-  return causeChain(e).find((c) => {
-    const type = fields(c).type;
-    return typeof type === 'string' && types.has(type);
-  });
-}
-
-function hasType(e: unknown, type: string): boolean {
-  return findTyped(e, new Set([type])) !== undefined;
-}
-
-function messageOf(e: unknown): string {
-  const message = fields(e).message;
-  return typeof message === 'string' ? message : String(e);
-}
-
-/** Retriable as kafkajs judges it: the innermost cause says so, or the retries ran out on a retriable error. */
-function isRetriable(e: unknown): boolean {
-  const chain = causeChain(e);
-  const root = chain[chain.length - 1];
-  return fields(root).retriable === true || fields(e).name === 'KafkaJSNumberOfRetriesExceeded';
-}
-
-function toTransportError(what: string, e: unknown): TransportError {
-  if (e instanceof TransportError) return e;
-  return new TransportError(`${what}: ${messageOf(e)}`, { retriable: isRetriable(e), cause: e });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -205,7 +162,10 @@ export function kafkaLogCreator(logger: Logger): KafkaJsLogCreator {
       const text = String(message);
       // kafkajs logs every error response of the broker at error level — each heartbeat of a normal rebalance, every
       // "unknown topic" probe — and then hands the error to the caller, which decides; keep those at debug.
-      const level = namespace === 'Connection' && text.startsWith('Response ') && entryLevel === KafkaLogLevel.ERROR ? KafkaLogLevel.DEBUG : entryLevel;
+      // kafkajs warns about bounded retries of every idempotent producer; ours are transactional, and a failed
+      // transaction is aborted and redone under a new producer epoch, never retried on the old one.
+      const bounded = namespace === 'Producer' && text.startsWith('Limiting retries for the idempotent producer');
+      const level = (namespace === 'Connection' && text.startsWith('Response ') && entryLevel === KafkaLogLevel.ERROR) || bounded ? KafkaLogLevel.DEBUG : entryLevel;
       if (level === KafkaLogLevel.ERROR) logger.error(entry, text);
       else if (level === KafkaLogLevel.WARN) logger.warn(entry, text);
       else if (level === KafkaLogLevel.INFO) logger.info(entry, text);
@@ -292,6 +252,8 @@ export class KafkaTransport implements Transport {
   private readonly retry: Required<KafkaRetryOptions>;
   private readonly timings: Required<Omit<KafkaConsumerTimings, 'maxBytesPerPartition'>> & Pick<KafkaConsumerTimings, 'maxBytesPerPartition'>;
   private readonly replicationFactor: number;
+  /** @internal */
+  readonly transactionTimeoutMs: number;
   private adminClient: Promise<KafkaJsAdmin> | undefined;
   private readonly producers = new Set<KafkaTransportProducer>();
   private readonly consumers = new Set<KafkaTransportConsumer>();
@@ -313,6 +275,7 @@ export class KafkaTransport implements Transport {
       throw new TransportError(`heartbeatIntervalMs (${this.timings.heartbeatIntervalMs}) must be below sessionTimeoutMs (${this.timings.sessionTimeoutMs})`);
     }
     this.replicationFactor = options.replicationFactor ?? -1;
+    this.transactionTimeoutMs = options.transactionTimeoutMs ?? 60_000;
     this.baseConfig = {
       brokers: this.brokers,
       clientId: this.clientId,
@@ -723,6 +686,12 @@ export class KafkaTransportConsumer implements Consumer {
   private fetchedSinceJoin = false;
   private readyWaiters: Deferred[] = [];
   private crashes = 0;
+  private readonly kafka: KafkaJsClient;
+  private exactlyOnce = false;
+  /** Exactly-once runs: the transactional producer of each assigned partition, re-registered on every join. */
+  private txnProducers = new Map<string, PartitionProducer>();
+  /** Partition → generation whose first batch waited for its producer's registration (see the header). */
+  private readonly settled = new Map<string, number>();
 
   constructor(
     private readonly transport: KafkaTransport,
@@ -732,6 +701,7 @@ export class KafkaTransportConsumer implements Consumer {
     private readonly retry: Required<KafkaRetryOptions>,
   ) {
     this.groupId = config.groupId;
+    this.kafka = kafka;
     this.log = transport.logger.child({ groupId: config.groupId, ...(config.clientId === undefined ? {} : { clientId: config.clientId }) });
     this.kc = kafka.consumer({
       groupId: config.groupId,
@@ -741,6 +711,8 @@ export class KafkaTransportConsumer implements Consumer {
       maxWaitTimeInMs: timings.maxWaitTimeMs,
       ...(timings.maxBytesPerPartition === undefined ? {} : { maxBytesPerPartition: timings.maxBytesPerPartition }),
       allowAutoTopicCreation: false,
+      // read_committed (kafkajs's default, spelled out): outputs of aborted or open transactions are never handed over.
+      readUncommitted: false,
       retry: { ...retry, restartOnFailure: (e) => this.restartOnFailure(e) },
     });
     this.kc.on(this.kc.events.GROUP_JOIN, (event) => {
@@ -750,6 +722,7 @@ export class KafkaTransportConsumer implements Consumer {
       }
       this.assigned = next;
       this.generation += 1;
+      if (this.exactlyOnce) this.registerProducers();
       this.rebalance = undefined;
       this.fetchedSinceJoin = false;
       this.crashes = 0;
@@ -827,6 +800,7 @@ export class KafkaTransportConsumer implements Consumer {
     if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) throw new TransportError(`maxBatchSize must be a positive integer, got ${maxBatchSize}`);
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new TransportError(`maxInFlightBatches must be a positive integer, got ${maxInFlight}`);
     const autoResolve = options.eachBatchAutoResolve ?? true;
+    this.exactlyOnce = options.exactlyOnce ?? false;
 
     this.state = 'running';
     this.running = true;
@@ -898,6 +872,7 @@ export class KafkaTransportConsumer implements Consumer {
       this.assigned = new Map();
       this.commitDirect = undefined;
       this.highWatermarks.clear();
+      await this.closeProducers();
       if (this.state === 'running') this.state = 'connected';
       const waiters = this.readyWaiters;
       this.readyWaiters = [];
@@ -1017,6 +992,80 @@ export class KafkaTransportConsumer implements Consumer {
     }
   }
 
+  /** Exactly-once: closes the previous generation's producers and registers one per assigned partition. */
+  private registerProducers(): void {
+    const previous = this.txnProducers;
+    this.txnProducers = new Map();
+    for (const p of previous.values()) void p.close();
+    for (const [key, { topic, partition }] of this.assigned) {
+      const producer = new PartitionProducer({
+        kafka: this.kafka,
+        groupId: this.groupId,
+        topic,
+        partition,
+        transactionTimeoutMs: this.transport.transactionTimeoutMs,
+        retry: this.retry,
+        committedOffset: () => this.committedOffset(topic, partition),
+        logger: this.log,
+      });
+      this.txnProducers.set(key, producer);
+      // Registering at once fences the partition's previous holder before we read where it stopped.
+      producer.start().catch((e: unknown) => this.log.warn({ err: e, topic, partition }, 'registering the transactional producer failed; retrying with the first batch'));
+    }
+  }
+
+  private async closeProducers(): Promise<void> {
+    const producers = [...this.txnProducers.values()];
+    this.txnProducers = new Map();
+    this.settled.clear();
+    await Promise.all(producers.map((p) => p.close()));
+  }
+
+  private async committedOffset(topic: string, partition: number): Promise<number | undefined> {
+    const offsets = await this.transport.groupOffsets(this.groupId, topic);
+    const offset = offsets.find((o) => o.partition === partition)?.offset;
+    return offset === undefined || offset === '-1' ? undefined : parseOffset(offset);
+  }
+
+  /** Waits (once per generation) until the partition's producer is registered; returns the committed offset then. */
+  private async settle(topic: string, partition: number, generation: number): Promise<number | 'lost'> {
+    const key = tpKey(topic, partition);
+    if (this.settled.get(key) === generation) return 0;
+    const producer = this.txnProducers.get(key);
+    if (producer === undefined) return 'lost';
+    try {
+      await producer.start();
+    } catch (e) {
+      if (e instanceof NotAssignedError) return 'lost';
+      throw toTransportError(`registering the transactional producer of ${topic}[${partition}]`, e);
+    }
+    const committed = (await this.committedOffset(topic, partition)) ?? 0;
+    this.settled.set(key, generation);
+    return committed;
+  }
+
+  private async produceAndCommit(topic: string, partition: number, outputs: TopicMessages[], next: number, first: number, last: number): Promise<void> {
+    if (!this.exactlyOnce) throw new TransportError('produceAndCommit needs run({ exactlyOnce: true })');
+    if (next < first || next > last + 1) throw new TransportError(`produceAndCommit(${next}) is outside the batch ${first}..${last + 1}`);
+    for (const o of outputs) {
+      const partitions = await this.transport.partitionCount(o.topic);
+      o.messages.forEach((m, i) => validateOutgoing(m, i, o.topic, partitions));
+    }
+    const producer = this.txnProducers.get(tpKey(topic, partition));
+    try {
+      if (producer === undefined) throw new NotAssignedError(this.groupId, topic, partition);
+      await producer.transact(outputs, next);
+    } catch (e) {
+      if (e instanceof NotAssignedError) {
+        // Fenced or revoked: kafkajs must rejoin (a rebalance error makes it do so) and the new owner redoes the batch.
+        const cause = this.rebalance ?? new KafkaJSProtocolError(Object.assign(new Error(e.message), { type: 'REBALANCE_IN_PROGRESS', code: 27, retriable: false }));
+        this.noteRebalance(cause);
+        this.rebalanceCauses.set(e, cause);
+      }
+      throw e;
+    }
+  }
+
   /** kafkajs's eachBatch: hands the fetched batch over in slices; a stage's throw ends the consumer, never kafkajs's retry. */
   private async handleBatch(kp: KafkaJsEachBatchPayload, eachBatch: RunOptions['eachBatch'], maxBatchSize: number, autoResolve: boolean): Promise<void> {
     this.commitDirect = kp.commitOffsetsIfNecessary;
@@ -1031,6 +1080,17 @@ export class KafkaTransportConsumer implements Consumer {
     this.highWatermarks.set(key, Math.max(high, this.highWatermarks.get(key) ?? 0));
     this.inFlight.add(key);
     try {
+      if (this.exactlyOnce) {
+        const committed = await this.settle(topic, partition, generation);
+        if (committed === 'lost') return;
+        const skipped = all.filter((m) => parseOffset(m.offset) < committed);
+        if (skipped.length > 0) {
+          // A transaction of the partition's previous holder completed after this fetch began: already done.
+          kp.resolveOffset(skipped[skipped.length - 1].offset);
+          all.splice(0, skipped.length);
+          if (all.length === 0) return;
+        }
+      }
       for (let start = 0; start < all.length; start += maxBatchSize) {
         if (start > 0 && (!this.running || this.isPaused(topic, partition) || stale())) break;
         const messages = all.slice(start, start + maxBatchSize);
@@ -1051,6 +1111,7 @@ export class KafkaTransportConsumer implements Consumer {
           },
           heartbeat: () => this.heartbeat(kp),
           commit: (next) => this.commitOwned(topic, partition, next === undefined ? last + 1 : parseOffset(next), kp.commitOffsetsIfNecessary),
+          produceAndCommit: (outputs, next) => this.produceAndCommit(topic, partition, outputs, next === undefined ? last + 1 : parseOffset(next), first, last),
           isRunning: () => this.running && kp.isRunning(),
           isStale: stale,
           pause: () => {

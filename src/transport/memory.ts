@@ -12,6 +12,9 @@
 //     messages of that partition not yet processed. Processed, not committed: a stage that commits rarely (the
 //     student commits at checkpoints) must not deadlock its upstream. Groups without running members do not
 //     hold producers back — they cannot make progress, so waiting on them could only deadlock.
+//   * `produceAndCommit` (exactly-once runs) appends every output and moves the commit in one synchronous step,
+//     after waiting until every target partition has room: a reader never sees part of it, as with Kafka's
+//     read_committed; a member that lost the partition is refused (NotAssignedError) before anything is appended.
 import {
   NotAssignedError,
   TransportClosedError,
@@ -36,6 +39,7 @@ import {
   type RunOptions,
   type SubscribeOptions,
   type TopicPartition,
+  type TopicMessages,
   type TopicSpec,
   type Transport,
 } from './transport.ts';
@@ -452,7 +456,7 @@ class MemoryProducer implements Producer {
     if (!this.connected) throw new TransportError('producer is not connected (call connect() first)');
     const t = this.transport.topic(topic);
     // Validate the whole request first so a bad message cannot leave half of it appended.
-    const routed = messages.map((m, i) => ({ message: validateOutgoing(m, i, t), partition: m.partition ?? partitionForKey(m.key, t.logs.length) }));
+    const routed = route(t, messages);
     const baseOffsets = new Map<number, number>();
     let unannounced = false;
     for (const { message, partition } of routed) {
@@ -465,12 +469,7 @@ class MemoryProducer implements Producer {
         this.transport.assertOpen();
         if (!this.connected) throw new TransportClosedError('producer');
       }
-      const offset = t.log(partition).append({
-        key: message.key,
-        value: message.value.slice(),
-        headers: { ...(message.headers ?? {}) },
-        timestamp: Date.now(),
-      });
+      const offset = appendOne(t, partition, message);
       if (!baseOffsets.has(partition)) baseOffsets.set(partition, offset);
       unannounced = true;
     }
@@ -483,6 +482,15 @@ class MemoryProducer implements Producer {
     this.disconnected = true;
     this.transport.notify();
   }
+}
+
+/** Validates every message (so a bad one cannot leave half of a request appended) and picks its partition. */
+function route(t: MemoryTopic, messages: OutgoingMessage[]): Array<{ message: OutgoingMessage; partition: number }> {
+  return messages.map((m, i) => ({ message: validateOutgoing(m, i, t), partition: m.partition ?? partitionForKey(m.key, t.logs.length) }));
+}
+
+function appendOne(t: MemoryTopic, partition: number, message: OutgoingMessage): number {
+  return t.log(partition).append({ key: message.key, value: message.value.slice(), headers: { ...(message.headers ?? {}) }, timestamp: Date.now() });
 }
 
 function validateOutgoing(m: OutgoingMessage, index: number, t: MemoryTopic): OutgoingMessage {
@@ -540,6 +548,7 @@ export class MemoryConsumer implements Consumer {
   private readonly pausedPartitions = new Set<string>();
   private readonly pausedTopics = new Set<string>();
   private cursor = 0;
+  private exactlyOnce = false;
 
   constructor(
     private readonly transport: MemoryTransport,
@@ -595,6 +604,7 @@ export class MemoryConsumer implements Consumer {
     group.members.push(this);
     rebalance(this.transport, group);
 
+    this.exactlyOnce = options.exactlyOnce ?? false;
     const loop = this.fetchLoop(group, options.eachBatch, maxBatchSize, maxInFlight, options.eachBatchAutoResolve ?? true);
     this.finished = loop;
     await loop;
@@ -611,12 +621,39 @@ export class MemoryConsumer implements Consumer {
     const offset = parseOffset(nextOffset);
     if (offset > log.high) throw new TransportError(`cannot commit ${offset} on ${topic}[${partition}]: past the high watermark ${log.high}`);
     const group = this.transport.group(this.groupId);
+    this.assertMayCommit(group, topic, partition);
+    group.committed.set(tpKey(topic, partition), offset);
+    this.transport.applyRetention(this.transport.topic(topic));
+    this.transport.notify();
+  }
+
+  /** Like Kafka: members commit what they own (or still hold a batch of); anyone may commit for an empty group. */
+  private assertMayCommit(group: MemoryGroup, topic: string, partition: number): void {
     const key = tpKey(topic, partition);
-    // Like Kafka: members commit what they own (or still hold a batch of); anyone may commit for an empty group.
     const allowed = group.members.length === 0 || group.owners.get(key) === this || group.busy.get(key) === this;
     if (!allowed) throw new NotAssignedError(this.groupId, topic, partition);
-    group.committed.set(key, offset);
-    this.transport.applyRetention(this.transport.topic(topic));
+  }
+
+  /** All outputs appended and the commit moved in one synchronous step, once every target partition has room. */
+  private async produceAndCommit(group: MemoryGroup, tp: TopicPartition, outputs: TopicMessages[], nextOffset: string): Promise<void> {
+    this.transport.assertOpen();
+    const offset = parseOffset(nextOffset);
+    const log = this.transport.topic(tp.topic).log(tp.partition);
+    if (offset > log.high) throw new TransportError(`cannot commit ${offset} on ${tp.topic}[${tp.partition}]: past the high watermark ${log.high}`);
+    const routed = outputs.map((o) => {
+      const t = this.transport.topic(o.topic);
+      return { t, messages: route(t, o.messages) };
+    });
+    for (;;) {
+      this.assertMayCommit(group, tp.topic, tp.partition);
+      if (!routed.some(({ t, messages }) => messages.some((m) => this.transport.isFull(t, m.partition)))) break;
+      await this.transport.changed();
+      this.transport.assertOpen();
+    }
+    for (const { t, messages } of routed) for (const m of messages) appendOne(t, m.partition, m.message);
+    group.committed.set(tpKey(tp.topic, tp.partition), offset);
+    for (const { t } of routed) this.transport.applyRetention(t);
+    this.transport.applyRetention(this.transport.topic(tp.topic));
     this.transport.notify();
   }
 
@@ -762,6 +799,10 @@ export class MemoryConsumer implements Consumer {
       },
       heartbeat: async () => {},
       commit: (next) => this.commit(tp.topic, tp.partition, next ?? formatOffset(last + 1)),
+      produceAndCommit: async (outputs, next) => {
+        if (!this.exactlyOnce) throw new TransportError('produceAndCommit needs run({ exactlyOnce: true })');
+        await this.produceAndCommit(group, tp, outputs, next ?? formatOffset(last + 1));
+      },
       isRunning: () => this.running && !this.transport.closed,
       isStale: () => group.owners.get(key) !== this,
       pause: () => {

@@ -8,7 +8,11 @@
 //   * `run({ eachBatch })` hands over one partition's batch at a time, in offset order, with kafkajs's
 //     `resolveOffset` / `heartbeat` / `isRunning` / `isStale` / `pause` helpers;
 //   * commits are manual only (kafkajs `autoCommit: false`): the committed offset is the *next* offset to read,
-//     and a group resumes from it after a restart or a rebalance — at-least-once delivery.
+//     and a group resumes from it after a restart or a rebalance — at-least-once delivery on its own;
+//   * with `run({ exactlyOnce: true })` a batch's outputs and its commit are one atomic step
+//     (`produceAndCommit`, a Kafka transaction): readers see the outputs exactly when the commit took, so a
+//     consume → produce stage is exactly-once for readers that see only committed data (both transports'
+//     consumers do: Kafka `read_committed`, kafkajs's default).
 // Things kafkajs leaves to configuration are fixed here on purpose: a throw from `eachBatch` is fatal for the
 // consumer (no silent retry loop; stages send bad input to the DLQ themselves), and batches are cut to
 // `maxBatchSize` messages (kafkajs only bounds bytes; the adapter splits its fetches).
@@ -78,6 +82,13 @@ export interface EachBatchPayload {
   heartbeat(): Promise<void>;
   /** Commits `nextOffset` (default: lastOffset + 1) for this batch's partition. */
   commit(nextOffset?: string): Promise<void>;
+  /**
+   * Appends `outputs` and commits `nextOffset` (default: lastOffset + 1) for this batch's partition as one atomic
+   * step: either all of it is visible to readers and the group resumes after it, or none of it is and the messages
+   * are delivered again. Needs `run({ exactlyOnce: true })`. Rejects with NotAssignedError when the partition moved
+   * to another member (its producer was fenced: nothing of this call is visible, the new owner redoes it).
+   */
+  produceAndCommit(outputs: TopicMessages[], nextOffset?: string): Promise<void>;
   /** False once `stop()` was called: finish or cut the batch short. */
   isRunning(): boolean;
   /**
@@ -87,6 +98,12 @@ export interface EachBatchPayload {
   isStale(): boolean;
   /** Pauses this batch's partition; returns the function that resumes it. */
   pause(): () => void;
+}
+
+/** Messages for one topic, as handed to `produceAndCommit`. */
+export interface TopicMessages {
+  topic: string;
+  messages: OutgoingMessage[];
 }
 
 export interface SubscribeOptions {
@@ -107,6 +124,12 @@ export interface RunOptions {
   maxInFlightBatches?: number;
   /** When true (default) a batch counts as fully processed once `eachBatch` resolves. */
   eachBatchAutoResolve?: boolean;
+  /**
+   * Enables `produceAndCommit` (default false). On Kafka every assigned partition gets its own transactional
+   * producer (id `<group>-<topic>-<partition>`), created on assignment — which fences an earlier owner's
+   * producer and settles its open transaction — and closed on revocation.
+   */
+  exactlyOnce?: boolean;
 }
 
 export interface ConsumerConfig {
@@ -385,5 +408,56 @@ export async function waitForMessages(
     await consumer.disconnect();
     // Our throwaway group would otherwise linger (and pin 'committed' retention in memory); cleanup is best effort.
     if (options.groupId === undefined) await transport.deleteGroups([groupId]).catch(() => undefined);
+  }
+}
+
+export interface ReadAllOptions {
+  /** The read is over once no message arrived for this long. Default 2000 ms. */
+  idleMs?: number;
+  /** Rejects when messages still arrive after this long. Default 120000 ms. */
+  timeoutMs?: number;
+}
+
+/**
+ * Reads what a fresh consumer group sees on `topic` — on Kafka only committed transactions (read_committed) — until
+ * nothing new arrives for `idleMs`. Offsets cannot tell when that is: aborted records and transaction markers take
+ * offsets that no reader ever sees. Commits nothing; the throwaway group is deleted.
+ */
+export async function readAllMessages(transport: Transport, topic: string, options: ReadAllOptions = {}): Promise<ReceivedMessage[]> {
+  const idleMs = options.idleMs ?? 2000;
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  const total = (await transport.topicOffsets(topic)).reduce((s, p) => s + parseOffset(p.high) - parseOffset(p.low), 0);
+  if (total === 0) return [];
+  waitGroupCounter += 1;
+  const groupId = `read-all-${process.pid}-${Date.now()}-${waitGroupCounter}`;
+  const consumer = transport.consumer({ groupId, clientId: 'read-all' });
+  const received: ReceivedMessage[] = [];
+  let lastArrival = Date.now();
+  const started = Date.now();
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => (stopping ??= consumer.stop());
+  const timer = setInterval(() => {
+    // Joining a group takes a moment: the idle clock starts with the first message (or after a few idle periods).
+    const idleFrom = received.length > 0 ? lastArrival : started + 4 * idleMs;
+    if (Date.now() - idleFrom >= idleMs || Date.now() - started > timeoutMs) void stop();
+  }, Math.max(10, Math.min(200, idleMs / 4)));
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      maxBatchSize: 500,
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) received.push({ ...m, topic: batch.topic, partition: batch.partition });
+        lastArrival = Date.now();
+      },
+    });
+    if (Date.now() - started > timeoutMs && Date.now() - lastArrival < idleMs) {
+      throw new TransportTimeoutError(`readAllMessages(${topic}): messages still arriving after ${timeoutMs} ms (${received.length} so far)`);
+    }
+    return received;
+  } finally {
+    clearInterval(timer);
+    await consumer.disconnect();
+    await transport.deleteGroups([groupId]).catch(() => undefined);
   }
 }

@@ -42,6 +42,7 @@ async function startConsumer(
     maxBatchSize: options.maxBatchSize,
     maxInFlightBatches: options.maxInFlightBatches,
     eachBatchAutoResolve: options.eachBatchAutoResolve,
+    exactlyOnce: options.exactlyOnce,
     eachBatch: async (payload) => {
       for (const m of payload.batch.messages) {
         seen.push({ topic: payload.batch.topic, partition: payload.batch.partition, offset: Number(m.offset), key: m.key, value: text(m.value) });
@@ -571,5 +572,106 @@ test('lifecycle misuse gives clear errors', async () => {
   await running;
   await assert.rejects(c.connect(), TransportClosedError);
   assert.throws(() => transport.consumer({ groupId: '' }), /groupId/);
+  await transport.close();
+});
+
+test('produceAndCommit: outputs and the commit land together, only with exactlyOnce, still allowed to a batch whose partition moved', async () => {
+  const transport = await setup(2);
+  await transport.createTopics([
+    { topic: 'out', partitions: 2 },
+    { topic: 'side', partitions: 1 },
+  ]);
+  await produce(transport, 't', msgs(6));
+  const plain = await startConsumer(transport, 'plain', {
+    handler: async (p) => {
+      await assert.rejects(p.produceAndCommit([]), /exactlyOnce/);
+      await p.commit();
+    },
+  });
+  await transport.whenDrained([{ groupId: 'plain', topic: 't' }]);
+  await plain.consumer.stop();
+
+  // Every observation of the logs (taken on each transport event) shows outputs and commit in step.
+  const torn: string[] = [];
+  const observe = transport.waitUntil(() => {
+    const outputs = transport.watermarks('out').reduce((s, w) => s + w.high, 0) + transport.watermarks('side')[0].high;
+    const committed = transport.isDrained('eo', 't') ? 6 : undefined;
+    if (committed === 6 && outputs !== 12) torn.push(`drained with ${outputs} outputs`);
+    return outputs === 12;
+  });
+  const c = await startConsumer(transport, 'eo', {
+    exactlyOnce: true,
+    maxBatchSize: 2,
+    handler: async (p) => {
+      const outputs = p.batch.messages.map((m) => ({ key: m.key, value: m.value }));
+      await assert.rejects(p.produceAndCommit([{ topic: 'out', messages: [{ key: 'x', value: utf8('x'), partition: 7 }] }]), /out of range/);
+      await assert.rejects(p.produceAndCommit([], '99'), /past the high watermark/);
+      await p.produceAndCommit([
+        { topic: 'out', messages: outputs },
+        { topic: 'side', messages: outputs },
+      ]);
+    },
+  });
+  await observe;
+  await transport.whenDrained([{ groupId: 'eo', topic: 't' }]);
+  assert.deepEqual(torn, []);
+  assert.deepEqual(
+    (await transport.groupOffsets('eo', 't')).map((o) => o.offset),
+    transport.watermarks('t').map((w) => String(w.high)),
+  );
+  await c.consumer.stop();
+
+  // A member that does not own the partition (any more) appends nothing.
+  const lost = transport.consumer({ groupId: 'eo' });
+  const other = transport.consumer({ groupId: 'eo' });
+  for (const m of [lost, other]) {
+    await m.connect();
+    await m.subscribe({ topics: ['t'], fromBeginning: true });
+  }
+  await produce(transport, 't', [{ key: 'late', value: utf8('late'), partition: 0 }]);
+  const held = gate();
+  let refused: unknown;
+  const running = lost.run({
+    exactlyOnce: true,
+    eachBatch: async (p) => {
+      await held.promise;
+      // The batch's own partition stays committable while in flight (its new owner waits): another's is not.
+      refused = await p.produceAndCommit([{ topic: 'out', messages: [{ key: 'late', value: utf8('late') }] }]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    },
+  });
+  await transport.waitUntil(() => lost.assignment().length === 2 && transport.watermarks('t')[0].high === 4);
+  const stopping = lost.stop();
+  held.open();
+  await stopping;
+  await running;
+  assert.equal(refused, undefined, 'an in-flight batch may still finish after a rebalance, like commit()');
+  await other.disconnect();
+  await lost.disconnect();
+  await transport.close();
+});
+
+test('produceAndCommit waits for room in a bounded output topic, then appends everything at once', async () => {
+  const transport = await setup(1);
+  await transport.createTopics([{ topic: 'out', partitions: 1, capacity: 3 }]);
+  await produce(transport, 't', msgs(4));
+  const held = gate();
+  const reader = await startConsumer(transport, 'reader', { topics: ['out'], handler: async () => held.promise });
+  await produce(transport, 'out', msgs(3, 'pre'));
+  const c = await startConsumer(transport, 'eo', {
+    exactlyOnce: true,
+    maxBatchSize: 4,
+    handler: async (p) => p.produceAndCommit([{ topic: 'out', messages: p.batch.messages.map((m) => ({ key: m.key, value: m.value })) }]),
+  });
+  await settle();
+  await settle();
+  assert.equal(transport.watermarks('out')[0].high, 3, 'nothing of the transaction appended while the topic is full');
+  assert.equal((await transport.groupOffsets('eo', 't'))[0].offset, '-1');
+  held.open();
+  await transport.whenDrained([{ groupId: 'eo', topic: 't' }]);
+  assert.equal(transport.watermarks('out')[0].high, 7);
+  await Promise.all([c.consumer.stop(), reader.consumer.stop()]);
   await transport.close();
 });

@@ -43,6 +43,12 @@ export class ConsumedOffsets {
     this.next.set(key, Math.max(this.next.get(key) ?? 0, offset + 1));
   }
 
+  /** True when `offset` of a partition was handled before in this run (or lies below the restored position). */
+  handled(topic: string, partition: number, offset: number): boolean {
+    const next = this.next.get(offsetKey(topic, partition));
+    return next !== undefined && offset < next;
+  }
+
   /** True when `positions` would only repeat where this run started (nothing worth committing happened). */
   unchangedSinceStart(positions: Record<string, string>): boolean {
     return Object.entries(positions).every(([key, offset]) => this.start.get(key) === parseOffset(offset));

@@ -22,6 +22,8 @@ import { assembleBatch, disposeSampleBatch } from './sample_batch.ts';
 import { SampleBuffer } from './sample_buffer.ts';
 import { SampleIntake } from './sample_intake.ts';
 import { BestPromoter } from './promote_best.ts';
+import type { SampleSource } from './sample_buffer.ts';
+import { TrainedLedger } from './trained_ledger.ts';
 
 export type StudentStageConfig = Extract<StageConfig, { kind: 'student' }>;
 
@@ -39,6 +41,8 @@ export const STUDENT_COUNTERS = [
   'bufferFresh',
   'checkpoints',
   'evals',
+  'trained',
+  'samplesTrained',
   'stepsPerSecond',
 ] as const;
 
@@ -50,6 +54,8 @@ const FETCH_BATCH = 32;
 export const CONTINUOUS_HISTORY_STEPS = 10_000;
 /** RNG key of the batch draws in checkpoints. */
 const DRAW_RNG = 'draw';
+/** Checkpoint `extra` field: samples trained on below the checkpoint's offsets, over all runs (see TrainedLedger). */
+const SAMPLES_TRAINED = 'samplesTrained';
 
 export interface StudentCheckpointInfo {
   step: number;
@@ -62,6 +68,8 @@ export interface StudentStageHooks {
   onStep?: (record: StepRecord) => void;
   onEval?: (record: EvalRecord) => void;
   onCheckpoint?: (info: StudentCheckpointInfo) => void;
+  /** After each step: the samples it drew for the first time (ids and where they came from). */
+  onTrained?: (samples: Array<{ id: string; source: SampleSource }>, step: number) => void;
   /** After a checkpoint was loaded, before consuming (the detector stays the stage's: do not keep or dispose it). */
   onRestored?: (info: { step: number; offsets: Record<string, string>; detector: Detector }) => void;
   /** Fresh samples the consumer may hold ahead of training. Default min(bufferSize, FRESH_BATCHES × batchSize). */
@@ -247,6 +255,7 @@ class StudentRun {
   private checkpointedStep: number;
   private lastEvalStep: number;
   private readonly committed: Record<string, string>;
+  private readonly ledger: TrainedLedger;
   private failure: { error: unknown } | undefined;
 
   constructor(
@@ -295,6 +304,9 @@ class StudentRun {
     this.startStep = run.state.step;
     this.checkpointedStep = run.state.step;
     this.lastEvalStep = run.state.history.evals.at(-1)?.step ?? -1;
+    const saved = run.state.extra?.[SAMPLES_TRAINED];
+    this.ledger = new TrainedLedger(typeof saved === 'number' ? saved : 0);
+    counters.samplesTrained = this.ledger.covered;
   }
 
   async run(stop: AbortSignal): Promise<void> {
@@ -353,6 +365,9 @@ class StudentRun {
       const lr = learningRateAt(this.schedule, this.step);
       this.optimizer.learningRate = lr;
       const samples = this.buffer.draw(o.batchSize, this.rng);
+      const first = samples.filter((s) => s.uses === 1);
+      this.ledger.firstUses(first.map((s) => s.source));
+      this.counters.trained += first.length;
       const batch = assembleBatch(samples, { anchors: this.anchors, numClasses: config.numClasses, inputSize: config.inputSize, teacherProbs: objective.distillation !== 'none' });
       let losses: StepLosses;
       try {
@@ -367,6 +382,10 @@ class StudentRun {
       this.countStep(record, batch.labeled, batch.unlabeled);
       this.ctx.metrics?.studentStep(record, o.batchSize);
       this.hooks.onStep?.(record);
+      this.hooks.onTrained?.(
+        first.map((s) => ({ id: s.id, source: s.source })),
+        this.step,
+      );
       this.ctx.onProgress?.(this.counters);
       // The last step's evaluation and checkpoint happen at shutdown, once consumption has stopped.
       const last = o.steps > 0 && this.step >= o.steps;
@@ -435,7 +454,10 @@ class StudentRun {
       history: this.history,
       extra: { stage: stage.name, input: this.input, seed: this.o.seed, teachers: this.intake.teachers, teacherModels: this.intake.teacherModels, thresholds: this.ctx.topology.thresholds, loss: this.ctx.topology.loss },
     };
+    const ledger = this.ledger.checkpointed(offsets);
+    state.extra = { ...state.extra, [SAMPLES_TRAINED]: ledger };
     const dir = await saveCheckpoint(store, this.o.checkpointPrefix, this.detector, this.optimizer, state);
+    this.counters.samplesTrained = ledger;
     this.checkpointedStep = this.step;
     for (const [key, offset] of Object.entries(offsets)) {
       if (this.committed[key] === offset) continue;

@@ -96,6 +96,13 @@ export class SampleIntake {
       if (this.closed || !payload.isRunning() || payload.isStale()) break;
       const message = batch.messages[i];
       const offset = parseOffset(message.offset);
+      if (this.offsets.handled(batch.topic, batch.partition, offset)) {
+        // Kafka hands a partition over again from the last commit after the consumer rejoins (a broker restart, a
+        // rebalance), and the student commits only at checkpoints: what this run already took must not be trained twice.
+        payload.resolveOffset(message.offset);
+        counters.redelivered = (counters.redelivered ?? 0) + 1;
+        continue;
+      }
       const a: Admission = admissions[i];
       if (a.kind === 'dead') {
         this.o.logger.error({ err: a.error, key: message.key, partition: batch.partition, offset: message.offset }, 'sent to the DLQ');

@@ -7,7 +7,7 @@ import type { TeacherLineage } from '../../messages/sample.ts';
 import { consumerGroupOf } from '../../topology/consumer_group.ts';
 import type { StageConfig, TeacherStageOptions } from '../../topology/types.ts';
 import type { TeacherStep } from '../../observability/metrics.ts';
-import { nextOffset, type ConsumedMessage, type EachBatchPayload, type OutgoingMessage } from '../../transport/transport.ts';
+import { nextOffset, type ConsumedMessage, type EachBatchPayload, type OutgoingMessage, type TopicMessages } from '../../transport/transport.ts';
 import type { RunningStage, StageContext, StageCounters } from '../stage.ts';
 import { takeFromBatch } from './batching.ts';
 import { inferTeacher, type TeacherOutputs } from './infer.ts';
@@ -53,8 +53,9 @@ export function checkTeacherOptions(o: TeacherStageOptions): void {
 /**
  * Starts the teacher stage: a consumer group named after the stage, reading its input topic from the beginning.
  * Every consumed message ends as exactly one Sample, one Rejection, or — when it is not even an ImageRef, or
- * labeling it failed unexpectedly — one DLQ record; a model batch's offsets are committed only after all of its
- * outputs were acked (at-least-once). `stop()` / `ctx.signal` finish the model batch in flight, commit, and return.
+ * labeling it failed unexpectedly — one DLQ record. A model batch's outputs and its offsets are committed as one
+ * transaction (`produceAndCommit`), so readers of the output topics see each image's outcome exactly once, however
+ * often a worker dies or a partition moves. `stop()` / `ctx.signal` finish the model batch in flight, commit, and return.
  */
 export function runTeacherStage(ctx: StageContext<TeacherStageConfig>, hooks: TeacherStageHooks = {}): RunningStage {
   const counters: StageCounters = Object.fromEntries(TEACHER_COUNTERS.map((c) => [c, 0]));
@@ -88,14 +89,12 @@ async function teach(ctx: StageContext<TeacherStageConfig>, counters: StageCount
     { checkpoint: stage.options.checkpoint, modelId: teacher.modelId, modelHash: teacher.modelHash, anchors: teacher.anchors.numAnchors, input: input.name },
     'teacher loaded',
   );
-  const producer = transport.producer({ clientId: stage.name });
   const consumer = transport.consumer({ groupId: consumerGroupOf(topology, stage.name), clientId: stage.name });
   const onStop = (): void => void consumer.stop();
   try {
-    await producer.connect();
     await consumer.connect();
     await consumer.subscribe({ topics: [input.name], fromBeginning: true });
-    const processor = new BatchProcessor(ctx, teacher, producer.send.bind(producer), counters, hooks);
+    const processor = new BatchProcessor(ctx, teacher, counters, hooks);
     if (!stop.aborted) {
       stop.addEventListener('abort', onStop, { once: true });
       await consumer.run({
@@ -103,19 +102,17 @@ async function teach(ctx: StageContext<TeacherStageConfig>, counters: StageCount
         maxBatchSize: stage.options.batchSize * MODEL_BATCHES_PER_FETCH,
         maxInFlightBatches: MAX_IN_FLIGHT_BATCHES,
         eachBatchAutoResolve: false,
+        exactlyOnce: true,
       });
     }
   } finally {
     stop.removeEventListener('abort', onStop);
     await consumer.disconnect();
-    await producer.disconnect();
     teacher.dispose();
   }
   ctx.logger.info({ ...counters }, 'teacher stopped');
   return counters;
 }
-
-type Send = (topic: string, messages: OutgoingMessage[]) => Promise<unknown>;
 
 /** One consumed message on its way through a model batch. */
 interface Item {
@@ -143,7 +140,6 @@ class BatchProcessor {
   constructor(
     private readonly ctx: StageContext<TeacherStageConfig>,
     private readonly teacher: TeacherModel,
-    private readonly send: Send,
     private readonly counters: StageCounters,
     private readonly hooks: TeacherStageHooks,
   ) {
@@ -181,12 +177,11 @@ class BatchProcessor {
         if (start > 0 && (!payload.isRunning() || payload.isStale())) break;
         const chunk = items.slice(start, start + o.batchSize);
         const outcomes = await this.process(chunk, batch.topic, batch.partition);
-        const publishing = performance.now();
-        await this.publish(outcomes);
-        this.observe('produce', (performance.now() - publishing) / 1000);
         const last = chunk[chunk.length - 1].message.offset;
+        const publishing = performance.now();
+        await payload.produceAndCommit(this.outputs(outcomes), nextOffset(last));
+        this.observe('produce', (performance.now() - publishing) / 1000);
         payload.resolveOffset(last);
-        await payload.commit(nextOffset(last));
         this.count(chunk.length, outcomes);
         await payload.heartbeat();
       }
@@ -274,15 +269,14 @@ class BatchProcessor {
     return { to: 'samples', message };
   }
 
-  /** Sends each topic's messages (in input order) and resolves once all are acked. */
-  private async publish(outcomes: Outcome[]): Promise<void> {
+  /** Each output topic's messages, in input order. */
+  private outputs(outcomes: Outcome[]): TopicMessages[] {
     const { samples, rejected, dlq } = this.ctx.topology.topics;
-    const sends = [
-      [samples.name, outcomes.filter((x) => x.to === 'samples')],
-      [rejected.name, outcomes.filter((x) => x.to === 'rejected')],
-      [dlq.name, outcomes.filter((x) => x.to === 'dlq')],
-    ] as const;
-    await Promise.all(sends.filter(([, list]) => list.length > 0).map(([name, list]) => this.send(name, list.map((x) => x.message))));
+    return [
+      { topic: samples.name, messages: outcomes.filter((x) => x.to === 'samples').map((x) => x.message) },
+      { topic: rejected.name, messages: outcomes.filter((x) => x.to === 'rejected').map((x) => x.message) },
+      { topic: dlq.name, messages: outcomes.filter((x) => x.to === 'dlq').map((x) => x.message) },
+    ].filter((o) => o.messages.length > 0);
   }
 
   private count(consumed: number, outcomes: Outcome[]): void {

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import type { LocalStore } from '../../../src/io/local_store.ts';
+import type { ObjectStore } from '../../../src/io/object_store.ts';
 import { readDlqRecord } from '../../../src/messages/dlq.ts';
 import { disposeLayersModel } from '../../../src/model/detector.ts';
 import type { StageContext } from '../../../src/stages/stage.ts';
@@ -208,6 +209,72 @@ test('a crash after a checkpoint resumes from it: same weights, step, history an
       disposeLayersModel(ckpt.detector.model);
       return ckpt.state.history.steps;
     }
+  } finally {
+    await h.cleanup();
+  }
+});
+
+test('killed between a checkpoint\'s objects and its manifest: resumes at the previous manifest; every sample trained once except the counted replay window', async (t) => {
+  const h = await harness();
+  try {
+    const n = 24;
+    const options = { steps: 0, batchSize: 4, checkpointEvery: 2, warmupSteps: 0 };
+    const topology = await setup(h, options, await samples(studentTopology(), n));
+    // The process "dies" as it writes the second checkpoint's manifest: its objects are all in the store.
+    let manifests = 0;
+    const dying: ObjectStore = {
+      get: (k) => h.store.get(k),
+      head: (k) => h.store.head(k),
+      list: (p, o) => h.store.list(p, o),
+      delete: (k) => h.store.delete(k),
+      describe: () => h.store.describe(),
+      put: async (key, body, o) => {
+        if (key === `${PREFIX}/latest.json` && ++manifests === 2) throw new Error('killed before the manifest');
+        return h.store.put(key, body, o);
+      },
+    };
+    const offsetOf = new Map<string, number>();
+    const trainedBy = (into: string[]): StudentStageHooks['onTrained'] => (drawn) => {
+      for (const s of drawn) {
+        into.push(s.id);
+        offsetOf.set(s.id, s.source.offset);
+      }
+    };
+    const tensorsBefore = tf.memory().numTensors;
+    const a: string[] = [];
+    const saved: StudentCheckpointInfo[] = [];
+    const crashing = runStudentStage({ ...context(h, topology), store: dying }, { maxFresh: 4, onTrained: trainedBy(a), onCheckpoint: (c) => saved.push(c) });
+    await assert.rejects(crashing.done, /killed before the manifest/);
+    assert.deepEqual(saved.map((c) => c.step), [2]);
+    assert.equal((await readLatest(h.store, PREFIX))?.step, 2, 'the manifest still names the previous checkpoint');
+    assert.ok(await h.store.head(`${PREFIX}/step-4/state.json`), 'the unfinished checkpoint\'s objects are there, unnamed');
+    const resumeAt = Number(saved[0].offsets[KEY]);
+
+    const b: string[] = [];
+    let restoredAt: Record<string, string> | undefined;
+    const resumed = runStudentStage(context(h, topology), { maxFresh: 4, onTrained: trainedBy(b), onRestored: ({ offsets }) => (restoredAt = offsets) });
+    await until(() => b.length === n - resumeAt, 'the resumed run to train every sample it read', 60_000);
+    await resumed.stop();
+    const counters = await resumed.done;
+
+    assert.deepEqual(restoredAt, saved[0].offsets, 'resumed at the manifest\'s offsets, not at the orphaned objects\'');
+    assert.equal(new Set(a).size, a.length, 'a run trains a sample for the first time once');
+    assert.equal(new Set(b).size, b.length);
+    assert.ok(b.every((id) => (offsetOf.get(id) as number) >= resumeAt), 'nothing below the checkpoint offset is trained again');
+    // The replay window: exactly the samples the dead run first trained at or above the checkpoint offset.
+    const replayed = b.filter((id) => a.includes(id)).sort();
+    const window = a.filter((id) => (offsetOf.get(id) as number) >= resumeAt).sort();
+    assert.deepEqual(replayed, window);
+    assert.ok(replayed.length > 0, 'the crash came after samples past the checkpoint were trained');
+    assert.deepEqual(new Set([...a, ...b]).size, n, 'no sample skipped');
+    t.diagnostic(`checkpoint offset ${resumeAt} of ${n}; first uses: dead run ${a.length}, resumed run ${b.length}, replayed ${replayed.length}`);
+    const final = await loadCheckpoint(h.store, PREFIX);
+    assert.ok(final);
+    disposeLayersModel(final.detector.model);
+    assert.deepEqual(final.state.offsets, { [KEY]: String(n) });
+    assert.equal(final.state.extra?.samplesTrained, n, 'the checkpoint counts every sample below its offsets once');
+    assert.equal(counters.samplesTrained, n);
+    assert.equal(tf.memory().numTensors, tensorsBefore, 'both runs, the dead one too, freed their tensors');
   } finally {
     await h.cleanup();
   }

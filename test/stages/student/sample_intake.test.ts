@@ -168,3 +168,23 @@ test('hostile samples — over the size limit, of a future schema, of another an
     await h.stop();
   }
 });
+
+test('messages handed over again (a rejoin restarts from the last commit) are skipped, not buffered twice', async () => {
+  const messages = [0, 1, 2].map(async (i) => sampleMessage(await makeSample(topology, { id: `s${i}`, seed: i + 1, split: 'labeled' })));
+  const h = await start(new SampleBuffer({ capacity: 10, labeledFraction: 0.5, labeledOnly: false }), await Promise.all(messages));
+  try {
+    await until(() => h.counters.consumed === 3, 'three handled');
+    // Another group's consumer stands in for the rejoined one: it delivers offsets 0..2 once more.
+    const again = h.transport.consumer({ groupId: 'rejoined' });
+    await again.connect();
+    await again.subscribe({ topics: [SAMPLES], fromBeginning: true });
+    const running = again.run({ eachBatch: h.intake.eachBatch, eachBatchAutoResolve: false });
+    await h.transport.whenDrained([{ groupId: 'rejoined', topic: SAMPLES, measure: 'processed' }]);
+    await again.disconnect();
+    await running;
+    assert.equal(h.buffer.count('labeled'), 3);
+    assert.deepEqual([h.counters.consumed, h.counters.labeled, h.counters.redelivered], [3, 3, 3]);
+  } finally {
+    await h.stop();
+  }
+});

@@ -16,7 +16,7 @@ import { RetriesExhaustedError } from '../../../src/stages/teacher/retry.ts';
 import { runTeacherStage, type TeacherStageConfig, type TeacherStageHooks } from '../../../src/stages/teacher/run_teacher.ts';
 import type { CompiledTopology } from '../../../src/topology/types.ts';
 import { MemoryTransport } from '../../../src/transport/memory.ts';
-import { TransportError, waitForMessages, type OutgoingMessage, type ReceivedMessage, type Transport } from '../../../src/transport/transport.ts';
+import { TransportError, waitForMessages, type Consumer, type OutgoingMessage, type ReceivedMessage, type RunOptions, type Transport } from '../../../src/transport/transport.ts';
 import { silentLogger } from '../../../src/util/logger.ts';
 import { stageOf, tempStore, testTopology, type TopologyParts } from '../ingest/topology_fixture.ts';
 import { CONFIDENT_BIAS, encodedImage, imageRef, pngClaimingSize, saveTinyTeacher, useCpuBackend } from './fixtures.ts';
@@ -289,36 +289,57 @@ test('a checkpoint whose anchors differ from the topology fails the stage at sta
   }
 });
 
-test('outputs are acked before offsets are committed: a failed send commits nothing', async () => {
+test('outputs and offsets are one transaction: a failed one publishes and commits nothing', async () => {
   const h = await harness({ teacher: { batchSize: 2 } }, CONFIDENT_BIAS);
   try {
     await h.store.put('img/a.jpg', await encodedImage(32, 32, 'jpeg'));
     await publish(h, [imageRef('img/a.jpg'), imageRef('img/gone.jpg')]);
     const inner = h.transport;
+    const rejectedTopic = h.topology.topics.rejected.name;
+    // The transaction fails as a whole when it would write a rejection (the broker went away mid-way, say).
     const failingRejects: Transport = {
       createTopics: (t) => inner.createTopics(t),
       topicOffsets: (t) => inner.topicOffsets(t),
       groupOffsets: (g, t) => inner.groupOffsets(g, t),
       setGroupOffsets: (g, t, o) => inner.setGroupOffsets(g, t, o),
       deleteGroups: (g) => inner.deleteGroups(g),
-      consumer: (c) => inner.consumer(c),
+      producer: (c) => inner.producer(c),
       describe: () => 'failing',
       close: () => inner.close(),
-      producer: (c) => {
-        const p = inner.producer(c);
-        return {
-          connect: () => p.connect(),
-          disconnect: () => p.disconnect(),
-          send: async (topic, messages) => {
-            if (topic === h.topology.topics.rejected.name) throw new TransportError('broker unavailable');
-            return p.send(topic, messages);
-          },
+      consumer: (c) => {
+        const real = inner.consumer(c);
+        const wrapped: Consumer = {
+          groupId: real.groupId,
+          connect: () => real.connect(),
+          subscribe: (o) => real.subscribe(o),
+          commit: (t, p, o) => real.commit(t, p, o),
+          stop: () => real.stop(),
+          disconnect: () => real.disconnect(),
+          pause: (t) => real.pause(t),
+          resume: (t) => real.resume(t),
+          assignment: () => real.assignment(),
+          run: (o: RunOptions) =>
+            real.run({
+              ...o,
+              eachBatch: (p) =>
+                o.eachBatch({
+                  ...p,
+                  produceAndCommit: async (outputs, next) => {
+                    if (outputs.some((x) => x.topic === rejectedTopic)) throw new TransportError('broker unavailable');
+                    return p.produceAndCommit(outputs, next);
+                  },
+                }),
+            }),
         };
+        return wrapped;
       },
     };
     const stage = runTeacherStage({ ...context(h), transport: failingRejects });
     await assert.rejects(stage.done, /broker unavailable/);
     assert.deepEqual(await h.transport.groupOffsets('teacher', IMAGES), [{ partition: 0, offset: '-1' }]);
+    // The sample of a.jpg went into the failed transaction, not out on its own.
+    const samples = await h.transport.topicOffsets(h.topology.topics.samples.name);
+    assert.equal(samples.reduce((n, p) => n + Number(p.high), 0), 0);
   } finally {
     await h.cleanup();
   }
