@@ -4,6 +4,9 @@
 # running, stopped afterwards); KAFKA_BROKERS / S3_ENDPOINT already in the environment always win.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The native TensorFlow backend's tests need @tensorflow/tfjs-node, which is no npm dependency (its own install
+# downloads from a host many machines cannot reach): built from PyPI once, then restored from the cache in seconds.
+bash scripts/tfjs-node/install.sh cpu
 if [ "$#" -gt 0 ]; then files=("$@"); else mapfile -t files < <(find test -name '*.test.ts' | sort); fi
 run=(node --import tsx --test --test-reporter=spec "${files[@]}")
 if grep -lE "helpers/(kafka|s3|stage_process)\.ts" "${files[@]}" >/dev/null 2>&1; then
