@@ -1,9 +1,7 @@
 // Chooses and initialises the tfjs compute backend (tensorflow / wasm / cpu) once at start-up.
-import { existsSync, readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { installedTensorflowPackage, TFJS_NODE_INSTALL_HINT, TFJS_NODE_PACKAGES } from './tfjs_node_install.ts';
 
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -83,28 +81,6 @@ export function defaultBackend(): { name: BackendName; reason: string } {
     : { name: DEFAULT_BACKEND, reason: 'default: @tensorflow/tfjs-node is not installed (scripts/tfjs-node/install.sh installs it)' };
 }
 
-const require = createRequire(import.meta.url);
-
-/**
- * The first tfjs-node package that is installed with its native addon built, without loading it (loading
- * TensorFlow takes seconds and switches the current backend). A package installed without its addon (e.g. by
- * `npm install --ignore-scripts`) does not count: choosing it by default would only fail.
- */
-export function installedTensorflowPackage(resolve: (specifier: string) => string = require.resolve): TfjsNodePackage | undefined {
-  for (const pkg of TFJS_NODE_PACKAGES) {
-    let dir: string;
-    try {
-      dir = path.dirname(resolve(`${pkg}/package.json`));
-    } catch {
-      continue;
-    }
-    const lib = path.join(dir, 'lib');
-    const built = existsSync(lib) && readdirSync(lib).some((d) => d.startsWith('napi-v') && existsSync(path.join(lib, d, 'tfjs_binding.node')));
-    if (built) return pkg;
-  }
-  return undefined;
-}
-
 /**
  * Initialises and selects a tfjs backend. Call once at start-up (calling again with the same name
  * is cheap and harmless).
@@ -125,12 +101,6 @@ export async function initBackend(name?: BackendName, opts: BackendOptions = {})
 
 /** The backend-specific part of a BackendInfo. */
 type BackendDetails = Pick<BackendInfo, 'package' | 'simd' | 'threads'> & Partial<Pick<BackendInfo, 'customKernels' | 'warnings' | 'tensorflow'>>;
-
-/** In order of preference: a GPU build falls back to the CPU by itself where there is no GPU. */
-export const TFJS_NODE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
-export type TfjsNodePackage = (typeof TFJS_NODE_PACKAGES)[number];
-/** The command that builds tfjs-node here without TensorFlow's own download (docs/tensorflow-backend.md). */
-export const TFJS_NODE_INSTALL_HINT = 'bash scripts/tfjs-node/install.sh [cpu|gpu]';
 
 /** What the tfjs-node backend object exposes beyond tfjs' KernelBackend (its N-API binding). */
 interface NodeKernelBackend {

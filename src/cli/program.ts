@@ -1,6 +1,7 @@
 // The `distillery` command tree; each subcommand is documented by its --help.
 import { Command, CommanderError } from 'commander';
 import { corpusCommand } from './corpus.ts';
+import { doctorCommand } from './doctor.ts';
 import { evalCommand } from './eval.ts';
 import { experimentCellCommand, experimentCommand } from './experiment.ts';
 import { modelCommand } from './model_info.ts';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   program.addCommand(runCommand());
   program.addCommand(statusCommand());
   program.addCommand(storeCommand());
+  program.addCommand(doctorCommand());
   program.addCommand(experimentCommand());
   program.addCommand(experimentCellCommand(), { hidden: true });
   return program;
