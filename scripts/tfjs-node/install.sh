@@ -64,20 +64,39 @@ exec 9>"$cache/.lock"
 command -v flock >/dev/null && flock 9
 if installed_ok; then exit 0; fi
 
-# --- 1. the JS package, without its install script (that is the download this script replaces)
-if ! grep -qs "\"version\": \"$TFJS_NODE_VERSION\"" "$pkg_dir/package.json"; then
-  say "npm install --no-save --ignore-scripts $pkg@$TFJS_NODE_VERSION"
-  npm install --no-save --ignore-scripts --no-audit --no-fund "$pkg@$TFJS_NODE_VERSION" >&2
-fi
-[ -f "$pkg_dir/binding.gyp" ] || die "npm did not install $pkg into $pkg_dir"
-
 # A directory tree as hard links when the cache is on the same file system (the extension is 450 MB), else a copy.
 link_tree() { rm -rf "$2"; cp -a -l "$1" "$2" 2>/dev/null || { rm -rf "$2"; cp -a "$1" "$2"; }; }
 
+# Links a cached build (default: this variant's) into a package directory (default: this variant's).
 install_product() {
-  link_tree "$product/deps" "$pkg_dir/deps"
-  link_tree "$product/lib" "$pkg_dir/lib"
+  local from="${1:-$product}" to="${2:-$pkg_dir}"
+  link_tree "$from/deps" "$to/deps"
+  link_tree "$from/lib" "$to/lib"
 }
+
+# --- 1. the JS package, without its install script (that is the download this script replaces)
+if ! grep -qs "\"version\": \"$TFJS_NODE_VERSION\"" "$pkg_dir/package.json"; then
+  # npm prunes what is in neither package.json nor the command line, so name the other variant too if installed.
+  specs=("$pkg@$TFJS_NODE_VERSION")
+  for other in @tensorflow/tfjs-node @tensorflow/tfjs-node-gpu; do
+    if [ "$other" != "$pkg" ] && grep -qs "\"version\": \"$TFJS_NODE_VERSION\"" "node_modules/$other/package.json"; then
+      specs+=("$other@$TFJS_NODE_VERSION")
+    fi
+  done
+  say "npm install --no-save --ignore-scripts ${specs[*]}"
+  npm install --no-save --ignore-scripts --no-audit --no-fund "${specs[@]}" >&2
+  # npm may have re-extracted the other variant, without its build: link its cached one back.
+  for spec in "${specs[@]:1}"; do
+    other="${spec%@*}"
+    other_key="$([ "$other" = @tensorflow/tfjs-node-gpu ] && echo gpu || echo cpu)-$TFJS_NODE_VERSION-tf$TF_VERSION"
+    if [ -f "$cache/build/$other_key/stamp" ] && ! compgen -G "node_modules/$other/lib/napi-v*/tfjs_binding.node" >/dev/null; then
+      install_product "$cache/build/$other_key" "node_modules/$other"
+      echo "$other_key" >"node_modules/$other/.distillery-install"
+    fi
+  done
+fi
+[ -f "$pkg_dir/binding.gyp" ] || die "npm did not install $pkg into $pkg_dir"
+
 
 verify() {
   # The addon loads, the backend initialises, and a convolution runs.
