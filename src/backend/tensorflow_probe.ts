@@ -62,11 +62,13 @@ export function parseTensorflowLog(stderr: string): TensorflowLogFacts {
   return facts;
 }
 
-// Loads the package, runs one op so that devices are created, prints what the binding reports.
+// Loads the package, runs a matmul (devices are created on first use) and a convolution (cuDNN is opened on the
+// first one), prints what the binding reports.
 const CHILD = `
 const tf = require(process.argv[1]);
 const backend = tf.backend();
 tf.matMul(tf.ones([2, 2]), tf.ones([2, 2])).dataSync();
+tf.conv2d(tf.ones([1, 4, 4, 1]), tf.ones([3, 3, 1, 1]), 1, 'same').dataSync();
 process.stdout.write(JSON.stringify({ version: backend.binding.TF_Version, usingGpu: backend.isUsingGpuDevice === true }));
 `;
 
