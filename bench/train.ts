@@ -1,10 +1,16 @@
-// Benchmark: forward and forward+backward time of the default teacher and student per backend (npm run bench:train).
+// Benchmark: forward and forward+backward time of the default teacher and student, and teacher inference images/s, per backend (npm run bench:train).
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { initBackend, WASM_THREADS_ENV, type BackendName } from '../src/backend/backend.ts';
+import { installedTensorflowPackage } from '../src/backend/tfjs_node_install.ts';
+import { LocalStore } from '../src/io/local_store.ts';
+import { detectorAnchorConfig } from '../src/model/detector_config.ts';
+import { inferTeacher } from '../src/stages/teacher/infer.ts';
+import { loadTeacher } from '../src/stages/teacher/teacher_model.ts';
+import { DEFAULT_THRESHOLDS } from '../src/topology/defaults.ts';
 import { buildDetector, forward, type Detector } from '../src/model/detector.ts';
 import { PRESETS, totalAnchors, type PresetName } from '../src/model/detector_config.ts';
 import { modelCost } from '../src/model/flops.ts';
@@ -12,7 +18,8 @@ import { focalLoss, smoothL1Loss } from '../src/losses/index.ts';
 
 const { values } = parseArgs({
   options: {
-    backends: { type: 'string', default: 'wasm,cpu' },
+    // tensorflow (tfjs-node) where it is installed; cpu takes minutes per teacher step.
+    backends: { type: 'string', default: installedTensorflowPackage() !== undefined ? 'tensorflow,wasm,cpu' : 'wasm,cpu' },
     models: { type: 'string', default: 'teacher,student' },
     batch: { type: 'string', default: '8' },
     size: { type: 'string', default: '128' },
@@ -35,6 +42,8 @@ interface Row {
   ratio: number;
   forwardGflops: number;
   trainGflops: number;
+  /** Teacher rows: the bundled teacher labelling batches as the teacher stage does (inferTeacher), images/s. */
+  labelImagesPerSecond?: number;
 }
 
 /** Median of a few timed runs after one warm-up (the first call allocates); no warm-up for single runs (cpu). */
@@ -78,6 +87,22 @@ async function benchModel(detector: Detector, iterations: number): Promise<{ for
   return { forwardMs, trainStepMs };
 }
 
+/**
+ * The bundled teacher (models/teacher) labelling random images in batches exactly as the teacher stage does:
+ * forward, sigmoid soft labels read back, box decoding and class-wise NMS (inferTeacher). Images/s.
+ */
+async function benchLabelling(iterations: number): Promise<number> {
+  const store = new LocalStore({ root: fileURLToPath(new URL('../models', import.meta.url)) });
+  const json = JSON.parse(new TextDecoder().decode(await store.get('teacher/model.json'))) as { userDefinedMetadata: { distillery: { detector: Detector['config'] } } };
+  const config = json.userDefinedMetadata.distillery.detector;
+  const teacher = await loadTeacher(store, 'teacher', { anchors: detectorAnchorConfig(config), teacher: config });
+  const pixels = teacher.inputSize * teacher.inputSize * 3;
+  const images = Array.from({ length: batch }, (_, i) => Uint8Array.from({ length: pixels }, (_, j) => (j * 31 + i * 97) % 251));
+  const ms = await time(iterations, async () => void (await inferTeacher(teacher, images, DEFAULT_THRESHOLDS)));
+  teacher.dispose();
+  return (batch / ms) * 1000;
+}
+
 /** Runs this benchmark for wasm alone in a child process with the given thread count; returns its rows. */
 function wasmInChild(threads: string): Row[] {
   const args = [...process.execArgv, fileURLToPath(import.meta.url), '--backends', 'wasm', '--json', '--wasm-threads', threads];
@@ -101,6 +126,7 @@ for (const backend of values.backends.split(',') as BackendName[]) {
     process.stderr.write(`bench: ${info.name} ${name} batch ${batch} @ ${size}px …\n`);
     const { forwardMs, trainStepMs } = await benchModel(detector, iterations);
     detector.model.dispose();
+    const labelImagesPerSecond = name === 'teacher' ? await benchLabelling(iterations) : undefined;
     rows.push({
       backend: info.name === 'wasm' ? `wasm, ${info.threads} thread${info.threads === 1 ? '' : 's'}` : info.name,
       model: name,
@@ -110,6 +136,7 @@ for (const backend of values.backends.split(',') as BackendName[]) {
       // A backward pass costs about twice the forward's FLOPs (input and filter gradients).
       forwardGflops: flops / forwardMs / 1e6,
       trainGflops: (3 * flops) / trainStepMs / 1e6,
+      labelImagesPerSecond,
     });
   }
 }
@@ -117,20 +144,30 @@ for (const backend of values.backends.split(',') as BackendName[]) {
 if (values.json) {
   process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
 } else {
-  const header = `| backend | model | forward ms/batch | fwd+bwd ms/batch | fwd+bwd / fwd | forward GFLOP/s | fwd+bwd GFLOP/s |`;
-  const lines = [header, '| --- | --- | ---: | ---: | ---: | ---: | ---: |'];
+  const header = `| backend | model | forward ms/batch | fwd+bwd ms/batch | fwd+bwd / fwd | forward GFLOP/s | fwd+bwd GFLOP/s | teacher labelling images/s |`;
+  const lines = [header, '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |'];
   for (const r of rows) {
+    const labelling = r.labelImagesPerSecond === undefined ? '' : r.labelImagesPerSecond.toFixed(1);
     lines.push(
-      `| ${r.backend} | ${r.model} | ${r.forwardMs.toFixed(0)} | ${r.trainStepMs.toFixed(0)} | ${r.ratio.toFixed(2)} | ${r.forwardGflops.toFixed(2)} | ${r.trainGflops.toFixed(2)} |`,
+      `| ${r.backend} | ${r.model} | ${r.forwardMs.toFixed(0)} | ${r.trainStepMs.toFixed(0)} | ${r.ratio.toFixed(2)} | ${r.forwardGflops.toFixed(2)} | ${r.trainGflops.toFixed(2)} | ${labelling} |`,
     );
   }
-  const speedup = (model: string): string => {
-    const w = rows.find((r) => r.backend.startsWith('wasm') && r.model === model);
-    const c = rows.find((r) => r.backend === 'cpu' && r.model === model);
-    return w && c ? `${(c.trainStepMs / w.trainStepMs).toFixed(1)}x` : 'n/a';
-  };
-  const wasmLabel = rows.find((r) => r.backend.startsWith('wasm'))?.backend ?? 'wasm';
-  lines.push('', `${wasmLabel} fwd+bwd speed-up over cpu: teacher ${speedup('teacher')}, student ${speedup('student')}`);
+  /** How many times faster `fast` is than `slow` on one measure, for both models. */
+  const speedup = (fast: (b: string) => boolean, slow: (b: string) => boolean, measure: 'forwardMs' | 'trainStepMs'): string =>
+    (['teacher', 'student'] as const)
+      .map((model) => {
+        const f = rows.find((r) => fast(r.backend) && r.model === model);
+        const s = rows.find((r) => slow(r.backend) && r.model === model);
+        return `${model} ${f && s ? `${(s[measure] / f[measure]).toFixed(1)}x` : 'n/a'}`;
+      })
+      .join(', ');
+  const isWasm = (b: string): boolean => b.startsWith('wasm');
+  const wasmLabel = rows.find((r) => isWasm(r.backend))?.backend ?? 'wasm';
+  lines.push('', `${wasmLabel} fwd+bwd speed-up over cpu: ${speedup(isWasm, (b) => b === 'cpu', 'trainStepMs')}`);
+  if (rows.some((r) => r.backend === 'tensorflow')) {
+    const isTf = (b: string): boolean => b === 'tensorflow';
+    lines.push(`tensorflow over ${wasmLabel}: forward ${speedup(isTf, isWasm, 'forwardMs')}; fwd+bwd ${speedup(isTf, isWasm, 'trainStepMs')}`);
+  }
   lines.push(`batch ${batch}, ${size}x${size} input, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown cpu'}), node ${process.version}, tfjs ${tf.version.tfjs}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -5,6 +5,9 @@
 # Kubernetes (test/helpers/k8s.ts) run with a local API server the same way (scripts/k8s/with_cluster.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The native TensorFlow backend's tests need @tensorflow/tfjs-node, which is no npm dependency (its own install
+# downloads from a host many machines cannot reach): built from PyPI once, then restored from the cache in seconds.
+bash scripts/tfjs-node/install.sh cpu
 # test/docker/ needs Docker and the built images: `npm run test:docker` (scripts/docker/test.sh) runs it.
 if [ "$#" -gt 0 ]; then files=("$@"); else mapfile -t files < <(find test -name '*.test.ts' -not -path 'test/docker/*' | sort); fi
 run=(node --import tsx --test --test-reporter=spec "${files[@]}")

@@ -1,12 +1,14 @@
 // Chooses and initialises the tfjs compute backend (tensorflow / wasm / cpu) once at start-up.
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
+import { installedTensorflowPackage, TFJS_NODE_INSTALL_HINT, TFJS_NODE_PACKAGES } from './tfjs_node_install.ts';
 
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 /** Environment variable consulted when no backend name is passed. */
 export const BACKEND_ENV = 'DISTILLERY_BACKEND';
+/** The default where tfjs-node is not installed; where it is, the default is 'tensorflow' (see defaultBackend). */
 export const DEFAULT_BACKEND: BackendName = 'wasm';
 /** Environment variable giving the wasm thread count when `opts.threads` is not passed. */
 export const WASM_THREADS_ENV = 'DISTILLERY_WASM_THREADS';
@@ -18,6 +20,8 @@ export interface BackendOptions {
    * initialisation in a process.
    */
   threads?: number;
+  /** Why the caller chose `name` (e.g. the topology's reason), reported in BackendInfo.reason. */
+  reason?: string;
 }
 
 /** What was initialised, for logging. */
@@ -25,6 +29,8 @@ export interface BackendInfo {
   name: BackendName;
   /** Where the name came from. */
   source: 'argument' | 'env' | 'default';
+  /** Why this backend, in words: the setting it came from, or why the default is what it is. */
+  reason: string;
   /** The package providing the backend, e.g. '@tensorflow/tfjs-node-gpu'. */
   package: string;
   tfjsVersion: string;
@@ -36,18 +42,43 @@ export interface BackendInfo {
   customKernels: string[];
   /** Non-fatal problems worth logging (e.g. a fallback to single-threaded wasm). */
   warnings: string[];
+  /** tensorflow only: the TensorFlow C library's version and whether it computes on a GPU. */
+  tensorflow?: { version: string; gpu: boolean };
 }
 
-/** Resolves the backend name from the argument, else `DISTILLERY_BACKEND`, else 'wasm'; validates it. */
-export function resolveBackendName(name?: string, env: NodeJS.ProcessEnv = process.env): { name: BackendName; source: BackendInfo['source'] } {
+/** A backend choice and why it was made. */
+export interface BackendChoice {
+  name: BackendName;
+  source: BackendInfo['source'];
+  reason: string;
+}
+
+/**
+ * Resolves the backend name from the argument, else `DISTILLERY_BACKEND`, else the default (defaultBackend);
+ * validates it. An explicit choice always wins over the default.
+ */
+export function resolveBackendName(name?: string, env: NodeJS.ProcessEnv = process.env): BackendChoice {
   const fromEnv = env[BACKEND_ENV];
-  const [raw, source]: [string, BackendInfo['source']] =
-    name != null ? [name, 'argument'] : fromEnv != null && fromEnv !== '' ? [fromEnv, 'env'] : [DEFAULT_BACKEND, 'default'];
-  if (!(BACKEND_NAMES as readonly string[]).includes(raw)) {
-    const where = source === 'env' ? ` (from ${BACKEND_ENV})` : '';
-    throw new Error(`Unknown compute backend '${raw}'${where}; valid backends are: ${BACKEND_NAMES.join(', ')}`);
+  let choice: BackendChoice;
+  if (name != null) choice = { name: name as BackendName, source: 'argument', reason: 'chosen by the caller' };
+  else if (fromEnv != null && fromEnv !== '') choice = { name: fromEnv as BackendName, source: 'env', reason: `${BACKEND_ENV}=${fromEnv}` };
+  else return { ...defaultBackend(), source: 'default' };
+  if (!(BACKEND_NAMES as readonly string[]).includes(choice.name)) {
+    const where = choice.source === 'env' ? ` (from ${BACKEND_ENV})` : '';
+    throw new Error(`Unknown compute backend '${choice.name}'${where}; valid backends are: ${BACKEND_NAMES.join(', ')}`);
   }
-  return { name: raw as BackendName, source };
+  return choice;
+}
+
+/**
+ * The backend used when nothing chooses one: 'tensorflow' where tfjs-node (or -gpu) is installed with its native
+ * addon — it trains several times faster than wasm (docs/benchmarks.md) — else 'wasm'.
+ */
+export function defaultBackend(): { name: BackendName; reason: string } {
+  const pkg = installedTensorflowPackage();
+  return pkg !== undefined
+    ? { name: 'tensorflow', reason: `default: ${pkg} is installed (faster than wasm; ${BACKEND_ENV}=wasm to override)` }
+    : { name: DEFAULT_BACKEND, reason: 'default: @tensorflow/tfjs-node is not installed (scripts/tfjs-node/install.sh installs it)' };
 }
 
 /**
@@ -56,7 +87,8 @@ export function resolveBackendName(name?: string, env: NodeJS.ProcessEnv = proce
  */
 export async function initBackend(name?: BackendName, opts: BackendOptions = {}): Promise<BackendInfo> {
   const resolved = resolveBackendName(name);
-  const base = { name: resolved.name, source: resolved.source, tfjsVersion: tf.version.tfjs, customKernels: [], warnings: [] };
+  const reason = resolved.source === 'argument' && opts.reason !== undefined ? opts.reason : resolved.reason;
+  const base = { name: resolved.name, source: resolved.source, reason, tfjsVersion: tf.version.tfjs, customKernels: [], warnings: [] };
   switch (resolved.name) {
     case 'tensorflow':
       return { ...base, ...(await initTensorflow()) };
@@ -68,9 +100,13 @@ export async function initBackend(name?: BackendName, opts: BackendOptions = {})
 }
 
 /** The backend-specific part of a BackendInfo. */
-type BackendDetails = Pick<BackendInfo, 'package' | 'simd' | 'threads'> & Partial<Pick<BackendInfo, 'customKernels' | 'warnings'>>;
+type BackendDetails = Pick<BackendInfo, 'package' | 'simd' | 'threads'> & Partial<Pick<BackendInfo, 'customKernels' | 'warnings' | 'tensorflow'>>;
 
-const TFJS_NODE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
+/** What the tfjs-node backend object exposes beyond tfjs' KernelBackend (its N-API binding). */
+interface NodeKernelBackend {
+  binding?: { TF_Version?: string };
+  isUsingGpuDevice?: boolean;
+}
 
 /**
  * Imports a package by a computed specifier (so TypeScript does not try to resolve it); undefined
@@ -89,8 +125,17 @@ export async function importOptional(specifier: string): Promise<unknown | undef
 }
 
 async function initTensorflow(loader: (s: string) => Promise<unknown | undefined> = importOptional): Promise<BackendDetails> {
+  // TensorFlow's C++ INFO lines (oneDNN, CPU features) would go to stderr on every start; warnings stay.
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '1';
   for (const pkg of TFJS_NODE_PACKAGES) {
-    if ((await loader(pkg)) === undefined) continue;
+    let module: unknown;
+    try {
+      module = await loader(pkg);
+    } catch (err) {
+      // Its own message advises `npm rebuild`, which downloads from a host that may be unreachable.
+      throw new Error(`${pkg} is installed but failed to load: ${(err as Error).message.split('\n')[0]} — rebuild it with \`${TFJS_NODE_INSTALL_HINT}\``, { cause: err });
+    }
+    if (module === undefined) continue;
     if (tf.findBackendFactory('tensorflow') == null) {
       throw new Error(
         `${pkg} loaded but registered no 'tensorflow' backend with this copy of @tensorflow/tfjs ` +
@@ -100,11 +145,15 @@ async function initTensorflow(loader: (s: string) => Promise<unknown | undefined
     if (!(await tf.setBackend('tensorflow'))) {
       throw new Error(`${pkg} is installed but its 'tensorflow' backend failed to initialise (see the warning above)`);
     }
-    return { package: pkg, simd: false, threads: 0 };
+    const backend = tf.backend() as unknown as NodeKernelBackend;
+    const tensorflow = { version: backend.binding?.TF_Version ?? 'unknown', gpu: backend.isUsingGpuDevice === true };
+    // TensorFlow's intra-op thread pool spans every core the process may use.
+    return { package: pkg, simd: false, threads: os.availableParallelism(), tensorflow };
   }
   throw new Error(
     `Compute backend 'tensorflow' needs @tensorflow/tfjs-node-gpu (CUDA) or @tensorflow/tfjs-node (CPU), ` +
-      `and neither is installed. Install one next to distillery, e.g. \`npm install @tensorflow/tfjs-node@${tf.version.tfjs}\`, ` +
+      `and neither is installed. Install one next to distillery: \`${TFJS_NODE_INSTALL_HINT}\` builds it from PyPI's TensorFlow, ` +
+      `or \`npm install @tensorflow/tfjs-node@${tf.version.tfjs}\` where TensorFlow's downloads are reachable; ` +
       `or choose another backend (${BACKEND_NAMES.filter((n) => n !== 'tensorflow').join(', ')}).`,
   );
 }

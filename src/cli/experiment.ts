@@ -97,7 +97,7 @@ export function experimentCellCommand(): Command {
     .option('--set <path=value>', 'override a topology field (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .action(async (flags: CellFlags) => {
       const topology = await loadTopology(flags.topology, { overrides: flags.set });
-      await initBackend(topology.backend);
+      await initBackend(topology.backend, { reason: topology.backendReason });
       const store = openStore(topology);
       const records = await readSampleRecords(flags.samples);
       const row = experimentRow(flags.row);
@@ -119,7 +119,7 @@ async function runExperiment(flags: ExperimentFlags, io: TrainCommandIo): Promis
   await mkdir(out, { recursive: true });
   studentStageOf(topology);
 
-  const backend = await initBackend(topology.backend);
+  const backend = await initBackend(topology.backend, { reason: topology.backendReason });
   io.stderr.write(`${formatBackend(backend)}\n`);
   io.stdout.write(`experiment: ${rows.length} student rows × ${seeds.length} seeds (${seeds.join(', ')}), ${flags.steps} steps each, ${flags.jobs} at a time → ${out}\n`);
   const store = openStore(topology);

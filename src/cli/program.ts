@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { corpusCommand } from './corpus.ts';
 import { detectCommand } from './detect.ts';
 import { dlqCommand } from './dlq.ts';
+import { doctorCommand } from './doctor.ts';
 import { evalCommand } from './eval.ts';
 import { exportCommand } from './export.ts';
 import { experimentCellCommand, experimentCommand } from './experiment.ts';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   program.addCommand(statusCommand());
   program.addCommand(storeCommand());
   program.addCommand(dlqCommand());
+  program.addCommand(doctorCommand());
   program.addCommand(experimentCommand());
   program.addCommand(experimentCellCommand(), { hidden: true });
   return program;

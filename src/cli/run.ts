@@ -53,7 +53,7 @@ async function runOneStage(name: string, flags: RunFlags, io: TrainCommandIo, si
   if (flags.steps !== undefined) throw new Error('--steps applies to `run all`; for one stage use --set stages.<name>.options.steps=N');
   const logger = createLogger();
   if (stage.kind !== 'ingest') {
-    const backend = await initBackend(topology.backend);
+    const backend = await initBackend(topology.backend, { reason: topology.backendReason });
     io.stderr.write(`${formatBackend(backend)}\n`);
   }
   io.stdout.write(`${describeTopology(topology)}\n\nrunning stage '${stage.name}' (${stage.kind}); SIGTERM or Ctrl-C stops it gracefully\n`);

@@ -91,7 +91,7 @@ export async function runMainJob(options: MainJobOptions): Promise<MainJobResult
   const labeledKey = labeledStage?.kind === 'ingest' ? labeledStage.options.annotations : undefined;
   if (!labeledKey) throw new Error(`${topology.source}: the main job needs an ingest stage with split: labeled and annotations`);
 
-  const backend = await initBackend(topology.backend);
+  const backend = await initBackend(topology.backend, { reason: topology.backendReason });
   logger.info({ backend }, 'backend ready');
   io.stderr.write(`${formatBackend(backend)}\n`);
   io.stdout.write(`${describeTopology(topology)}\n\nrun ${runId}\n`);
@@ -206,9 +206,14 @@ export function timestampId(d: Date): string {
 }
 
 export function formatBackend(b: BackendInfo): string {
-  const extra = b.name === 'wasm' ? `, simd ${b.simd ? 'on' : 'off'}, ${b.threads} thread${b.threads === 1 ? '' : 's'}` : '';
+  const extra =
+    b.name === 'wasm'
+      ? `, simd ${b.simd ? 'on' : 'off'}, ${b.threads} thread${b.threads === 1 ? '' : 's'}`
+      : b.tensorflow !== undefined
+        ? `, TensorFlow ${b.tensorflow.version} on ${b.tensorflow.gpu ? 'GPU' : 'CPU'}`
+        : '';
   const warnings = b.warnings.length > 0 ? ` (warnings: ${b.warnings.join('; ')})` : '';
-  return `backend ${b.name} (${b.source}; ${b.package}, tfjs ${b.tfjsVersion}${extra})${warnings}`;
+  return `backend ${b.name} (${b.reason}; ${b.package}, tfjs ${b.tfjsVersion}${extra})${warnings}`;
 }
 
 /** Reuses the corpus under `corpus/` when its manifest exists, else generates the default one. */

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { z } from 'zod';
 import { resolveAnchorConfig, type AnchorConfig } from '../boxes/anchor_config.ts';
-import { BACKEND_ENV, BACKEND_NAMES, DEFAULT_BACKEND, type BackendName } from '../backend/backend.ts';
+import { BACKEND_ENV, BACKEND_NAMES, defaultBackend, type BackendChoice, type BackendName } from '../backend/backend.ts';
 import { DEFAULT_TOPICS, type TopicRole } from '../messages/topics.ts';
 import { resolveDetectorConfig, type DetectorConfig, type DetectorOptions } from '../model/detector_config.ts';
 import { DEFAULT_RUN_DIR, METRICS_PORT_ENV } from './defaults.ts';
@@ -108,7 +108,8 @@ function compileDocument(doc: RawValue, source: string, env: Env, issues: IssueL
     name: top.name ?? path.basename(source).replace(/\.ya?ml$/i, ''),
     description: top.description,
     source,
-    backend,
+    backend: backend.name,
+    backendReason: backend.reason,
     store,
     transport,
     runDir: config.runDir ?? substituteString(DEFAULT_RUN_DIR, env).value,
@@ -124,12 +125,13 @@ function compileDocument(doc: RawValue, source: string, env: Env, issues: IssueL
   };
 }
 
-// An explicit `config.backend` wins over DISTILLERY_BACKEND (write `${DISTILLERY_BACKEND:-wasm}` to prefer the env).
-function compileBackend(fromFile: BackendName | undefined, env: Env, issues: IssueList): BackendName | undefined {
-  if (fromFile !== undefined) return fromFile;
+// An explicit `config.backend` wins over DISTILLERY_BACKEND (write `${DISTILLERY_BACKEND:-wasm}` to prefer the env);
+// with neither, the default: tensorflow where tfjs-node is installed, else wasm (src/backend/backend.ts).
+function compileBackend(fromFile: BackendName | undefined, env: Env, issues: IssueList): BackendChoice | undefined {
+  if (fromFile !== undefined) return { name: fromFile, source: 'argument', reason: 'config.backend of the topology' };
   const fromEnv = env[BACKEND_ENV];
-  if (fromEnv === undefined || fromEnv === '') return DEFAULT_BACKEND;
-  if ((BACKEND_NAMES as readonly string[]).includes(fromEnv)) return fromEnv as BackendName;
+  if (fromEnv === undefined || fromEnv === '') return { ...defaultBackend(), source: 'default' };
+  if ((BACKEND_NAMES as readonly string[]).includes(fromEnv)) return { name: fromEnv as BackendName, source: 'env', reason: `${BACKEND_ENV}=${fromEnv}` };
   issues.add(['config', 'backend'], `${BACKEND_ENV}=${JSON.stringify(fromEnv)} is not a backend; expected one of ${BACKEND_NAMES.join(', ')}`);
   return undefined;
 }

@@ -131,6 +131,8 @@ export interface CompiledTopology {
   /** File the topology came from (for error messages and describe()). */
   source: string;
   backend: BackendName;
+  /** Why `backend`: config.backend, DISTILLERY_BACKEND, or the default and why it is the default. */
+  backendReason?: string;
   store: StoreConfig;
   transport: TransportConfig;
   /** Where run artifacts (report, metrics) go, relative to the working directory. */

@@ -4,18 +4,26 @@ import * as tf from '@tensorflow/tfjs';
 import {
   BACKEND_ENV,
   type BackendName,
+  defaultBackend,
   importOptional,
   initBackend,
   initTensorflowForTest,
   resolveBackendName,
   WASM_THREADS_ENV,
 } from '../../src/backend/backend.ts';
+import { installedTensorflowPackage } from '../../src/backend/tfjs_node_install.ts';
 
-test('resolveBackendName: argument, then DISTILLERY_BACKEND, then wasm', () => {
-  assert.deepEqual(resolveBackendName(undefined, {}), { name: 'wasm', source: 'default' });
-  assert.deepEqual(resolveBackendName(undefined, { [BACKEND_ENV]: '' }), { name: 'wasm', source: 'default' });
-  assert.deepEqual(resolveBackendName(undefined, { [BACKEND_ENV]: 'cpu' }), { name: 'cpu', source: 'env' });
-  assert.deepEqual(resolveBackendName('tensorflow', { [BACKEND_ENV]: 'cpu' }), { name: 'tensorflow', source: 'argument' });
+test('resolveBackendName: argument, then DISTILLERY_BACKEND, then the default', () => {
+  assert.deepEqual(resolveBackendName(undefined, {}), { ...defaultBackend(), source: 'default' });
+  assert.deepEqual(resolveBackendName(undefined, { [BACKEND_ENV]: '' }), { ...defaultBackend(), source: 'default' });
+  assert.deepEqual(resolveBackendName(undefined, { [BACKEND_ENV]: 'cpu' }), { name: 'cpu', source: 'env', reason: 'DISTILLERY_BACKEND=cpu' });
+  assert.deepEqual(resolveBackendName('wasm', { [BACKEND_ENV]: 'cpu' }), { name: 'wasm', source: 'argument', reason: 'chosen by the caller' });
+});
+
+test('the default is tensorflow exactly where a tfjs-node package is installed with its addon built', () => {
+  const installed = installedTensorflowPackage();
+  assert.equal(defaultBackend().name, installed === undefined ? 'wasm' : 'tensorflow');
+  assert.match(defaultBackend().reason, installed === undefined ? /^default: @tensorflow\/tfjs-node is not installed/ : /^default: @tensorflow\/tfjs-node(-gpu)? is installed/);
 });
 
 test('an unknown backend name fails with the list of valid ones', async () => {
@@ -50,19 +58,23 @@ test('DISTILLERY_BACKEND selects the backend, and cpu prints no tfjs-node banner
 test("'tensorflow' without tfjs-node installed says what to install", async () => {
   await assert.rejects(
     initTensorflowForTest(async () => undefined),
-    (err: Error) => err.message.includes('@tensorflow/tfjs-node-gpu') && err.message.includes(`npm install @tensorflow/tfjs-node@${tf.version.tfjs}`),
+    (err: Error) =>
+      err.message.includes('@tensorflow/tfjs-node-gpu') &&
+      err.message.includes('bash scripts/tfjs-node/install.sh') &&
+      err.message.includes(`npm install @tensorflow/tfjs-node@${tf.version.tfjs}`),
   );
 });
 
-test("initBackend('tensorflow') really imports tfjs-node: installed → selected, missing → install hint", async () => {
-  const installed = (await importOptional('@tensorflow/tfjs-node-gpu')) !== undefined || (await importOptional('@tensorflow/tfjs-node')) !== undefined;
-  if (installed) {
-    const info = await initBackend('tensorflow');
-    assert.equal(tf.getBackend(), 'tensorflow');
-    assert.match(info.package, /^@tensorflow\/tfjs-node/);
-  } else {
-    await assert.rejects(initBackend('tensorflow'), /neither is installed\. Install one next to distillery/);
-  }
+// initBackend('tensorflow') with the real package: test/backend/tensorflow_backend.test.ts (its own process).
+
+test("'tensorflow' with a broken install says how to rebuild it, not `npm rebuild` (which downloads)", async () => {
+  await assert.rejects(
+    initTensorflowForTest(async (pkg) => {
+      if (pkg === '@tensorflow/tfjs-node-gpu') throw new Error('The Node.js native addon module (tfjs_binding.node) can not be found at path: x\nPlease run npm rebuild');
+      return undefined;
+    }),
+    /^Error: @tensorflow\/tfjs-node-gpu is installed but failed to load: The Node.js native addon module \(tfjs_binding.node\) can not be found at path: x — rebuild it with `bash scripts\/tfjs-node\/install.sh \[cpu\|gpu\]`$/,
+  );
 });
 
 test("'tensorflow' fails clearly when the package registers no backend with our tfjs", async () => {

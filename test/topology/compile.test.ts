@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { defaultBackend } from '../../src/backend/backend.ts';
 import { DEFAULT_TOPICS } from '../../src/messages/topics.ts';
 import { STUDENT_PRESET, TEACHER_PRESET } from '../../src/model/detector_config.ts';
 import { DEFAULT_OBJECTIVE } from '../../src/train/objective.ts';
@@ -75,7 +76,9 @@ describe('compileTopology defaults', () => {
     assert.equal(t.name, 'x');
     assert.equal(t.description, '');
     assert.equal(t.source, FILE);
-    assert.equal(t.backend, 'wasm');
+    // tensorflow where tfjs-node is installed, else wasm.
+    assert.equal(t.backend, defaultBackend().name);
+    assert.match(t.backendReason ?? '', /^default: /);
     assert.deepEqual(t.store, { kind: 'local', root: 'data' });
     assert.deepEqual(t.transport, { kind: 'memory', capacity: 256 });
     assert.equal(t.runDir, 'runs/latest');
@@ -139,7 +142,10 @@ describe('compileTopology defaults', () => {
   });
 
   it('takes the backend from DISTILLERY_BACKEND unless the file sets one', () => {
-    assert.equal(compile(MINIMAL, { env: { DISTILLERY_BACKEND: 'cpu' } }).backend, 'cpu');
+    const fromEnv = compile(MINIMAL, { env: { DISTILLERY_BACKEND: 'cpu' } });
+    assert.deepEqual([fromEnv.backend, fromEnv.backendReason], ['cpu', 'DISTILLERY_BACKEND=cpu']);
+    const fromFile = compile(`config: {backend: wasm}\n${MINIMAL}`, { env: { DISTILLERY_BACKEND: 'cpu' } });
+    assert.deepEqual([fromFile.backend, fromFile.backendReason], ['wasm', 'config.backend of the topology']);
     assert.equal(compile(`config: {backend: tensorflow}\n${MINIMAL}`, { env: { DISTILLERY_BACKEND: 'cpu' } }).backend, 'tensorflow');
     assertError(MINIMAL, `${FILE}: config.backend: DISTILLERY_BACKEND="gpu" is not a backend; expected one of tensorflow, wasm, cpu`, { env: { DISTILLERY_BACKEND: 'gpu' } });
   });
