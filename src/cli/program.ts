@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { corpusCommand } from './corpus.ts';
 import { evalCommand } from './eval.ts';
 import { experimentCellCommand, experimentCommand } from './experiment.ts';
+import { filterCurveCommand } from './filter_curve.ts';
 import { modelCommand } from './model_info.ts';
 import { runCommand } from './run.ts';
 import { statusCommand } from './status.ts';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   program.addCommand(statusCommand());
   program.addCommand(storeCommand());
   program.addCommand(experimentCommand());
+  program.addCommand(filterCurveCommand());
   program.addCommand(experimentCellCommand(), { hidden: true });
   return program;
 }
