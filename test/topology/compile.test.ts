@@ -130,6 +130,7 @@ describe('compileTopology defaults', () => {
       labeledOnly: false,
       bufferSize: 2000,
       seed: 0,
+      augment: 'flip',
     });
     // The exported defaults are the ones applied.
     assert.deepEqual({ ...DEFAULT_STUDENT_OPTIONS, checkpointPrefix: 'runs/x/student', evalAnnotations: 'corpus/test/annotations.json' }, student.options);
