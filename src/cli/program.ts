@@ -1,5 +1,6 @@
 // The `distillery` command tree; each subcommand is documented by its --help.
 import { Command, CommanderError } from 'commander';
+import { adwStatsCommand } from './adw_stats.ts';
 import { corpusCommand } from './corpus.ts';
 import { evalCommand } from './eval.ts';
 import { experimentCellCommand, experimentCommand } from './experiment.ts';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   program.addCommand(storeCommand());
   program.addCommand(experimentCommand());
   program.addCommand(filterCurveCommand());
+  program.addCommand(adwStatsCommand());
   program.addCommand(experimentCellCommand(), { hidden: true });
   return program;
 }
