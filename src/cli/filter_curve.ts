@@ -6,6 +6,7 @@ import { initBackend } from '../backend/backend.ts';
 import {
   calibratePerClass,
   DEFAULT_TAUS,
+  emptyVsNonEmptyAuc,
   FILTER_GOAL,
   filterCurve,
   keepRates,
@@ -40,6 +41,8 @@ export interface FilterCurveReport {
   curve: ReturnType<typeof filterCurve>;
   /** The topology's current filter (its hardLabel, one τ or one per class). */
   current: { tau: number | number[]; rates: KeepRates };
+  /** ROC AUC of the best detection score for non-empty vs empty images (0.5 = no information). */
+  auc: number;
   /** Smallest τ of the curve meeting the goal, if any. */
   goalTau?: number;
   /** Per-class τ chosen on one half of the images, measured on the other. */
@@ -67,7 +70,7 @@ export async function runFilterCurve(flags: FilterCurveFlags, io: TrainCommandIo
   const taus = flags.taus ?? [...DEFAULT_TAUS];
   const curve = filterCurve(scores, taus);
   const tau = topology.thresholds.hardLabel;
-  const report: FilterCurveReport = { images: scores.length, taus, curve, current: { tau, rates: keepRates(scores, tau) }, goalTau: tauMeetingGoal(curve), scores };
+  const report: FilterCurveReport = { images: scores.length, taus, curve, current: { tau, rates: keepRates(scores, tau) }, auc: emptyVsNonEmptyAuc(scores), goalTau: tauMeetingGoal(curve), scores };
   const { calibration, heldOut } = splitHalves(scores);
   const perClass = calibratePerClass(calibration, taus);
   if (perClass !== undefined) report.perClass = { tau: perClass, calibration: keepRates(calibration, perClass), heldOut: keepRates(heldOut, perClass), all: keepRates(scores, perClass) };
@@ -129,6 +132,7 @@ export function formatFilterCurve(r: FilterCurveReport): string {
   for (const p of r.curve) lines.push(`| ${p.tau} | ${pct(p.emptyKept, p.empty)} | ${pct(p.nonEmptyKept, p.nonEmpty)} | ${meetsGoal(p) ? 'yes' : 'no'} |`);
   lines.push('', `${r.images} unlabeled images. Goal: ${goal}.`);
   lines.push(`Topology's filter (hardLabel ${tauText(r.current.tau)}): ${rates(r.current.rates)}${meetsGoal(r.current.rates) ? ' — meets the goal' : ''}.`);
+  lines.push(`ROC AUC of the best detection score, non-empty vs empty: ${r.auc.toFixed(3)} (0.5 = no information, 1 = perfect).`);
   lines.push(r.goalTau === undefined ? 'No single τ of the curve meets the goal.' : `Smallest single τ meeting the goal: ${r.goalTau}.`);
   if (r.perClass === undefined) lines.push('Per-class τ: no combination of the curve’s τ values keeps enough non-empty images on the calibration half.');
   else {

@@ -112,6 +112,29 @@ export function calibratePerClass(images: readonly ImageScores[], grid: readonly
   return best?.tau;
 }
 
+/**
+ * Area under the ROC curve of an image score (default: its best detection score) for telling non-empty from empty
+ * images: the chance that a random non-empty image outscores a random empty one (ties count ½). 0.5 = no information;
+ * every single-τ filter on that score is a point on this curve.
+ */
+export function emptyVsNonEmptyAuc(images: readonly ImageScores[], score: (im: ImageScores) => number = (im) => Math.max(...im.classMax)): number {
+  const empty = images.filter((im) => im.objects === 0).map(score).sort((a, b) => a - b);
+  const nonEmpty = images.filter((im) => im.objects > 0).map(score);
+  if (empty.length === 0 || nonEmpty.length === 0) return Number.NaN;
+  const below = (v: number, strict: boolean): number => {
+    let lo = 0;
+    let hi = empty.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (strict ? empty[mid] < v : empty[mid] <= v) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const wins = nonEmpty.reduce((s, v) => s + below(v, true) + 0.5 * (below(v, false) - below(v, true)), 0);
+  return wins / (empty.length * nonEmpty.length);
+}
+
 /** Splits images into a calibration half and a held-out half (alternating by key order, so both see every kind). */
 export function splitHalves(images: readonly ImageScores[]): { calibration: ImageScores[]; heldOut: ImageScores[] } {
   const sorted = [...images].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend/backend.ts';
 import { runFilterCurve, type FilterCurveReport } from '../../src/cli/filter_curve.ts';
 import { generateCorpus } from '../../src/corpus/index.ts';
-import { calibratePerClass, filterCurve, keepRates, meetsGoal, splitHalves, tauMeetingGoal, type ImageScores } from '../../src/experiment/filter_curve.ts';
+import { calibratePerClass, emptyVsNonEmptyAuc, filterCurve, keepRates, meetsGoal, splitHalves, tauMeetingGoal, type ImageScores } from '../../src/experiment/filter_curve.ts';
 import { LocalStore } from '../../src/io/local_store.ts';
 import { compileTopology } from '../../src/topology/index.ts';
 import { saveTinyTeacher } from '../stages/teacher/fixtures.ts';
@@ -63,6 +63,14 @@ test('per-class τ: the fewest empty images kept among the combinations keeping 
   assert.throws(() => calibratePerClass([image('a', 1, new Array<number>(12).fill(0.5))], grid), /4\^12 combinations/);
 });
 
+test('the AUC of the best score: the chance a non-empty image outscores an empty one, ties ½', () => {
+  const images = [image('e1', 0, [0.2]), image('e2', 0, [0.6]), image('n1', 1, [0.6]), image('n2', 3, [0.9, 0.1])];
+  // n1 beats e1 and ties e2 (1.5), n2 beats both (2): 3.5 of 4 pairs.
+  assert.equal(emptyVsNonEmptyAuc(images), 3.5 / 4);
+  assert.equal(emptyVsNonEmptyAuc(images, (im) => -Math.max(...im.classMax)), 0.5 / 4);
+  assert.ok(Number.isNaN(emptyVsNonEmptyAuc([image('e', 0, [0.1])])));
+});
+
 test('halves alternate in key order, so both hold every kind of image', () => {
   const images = ['d', 'a', 'c', 'b'].map((k, i) => image(k, i % 2, [0]));
   const { calibration, heldOut } = splitHalves(images);
@@ -104,6 +112,7 @@ test('distillery filter-curve: runs the teacher over a tiny corpus once, prints 
     assert.deepEqual(report.current.rates, keepRates(report.scores, 0.5));
     assert.match(first.stdout.text, /\| τ \| empty images kept \| non-empty images kept \| meets the goal \|/);
     assert.match(first.stdout.text, /\| 0\.5 \| \d+\.\d% \| \d+\.\d% \| (yes|no) \|/);
+    assert.match(first.stdout.text, /ROC AUC of the best detection score, non-empty vs empty: \d\.\d{3}/);
     assert.match(first.stdout.text, /Topology's filter \(hardLabel 0\.5\): empty kept/);
 
     const again = await runFilterCurve({ topology: topologyFile, limit: 0, taus: [0.3, 0.5, 0.7], scores: out }, io());
