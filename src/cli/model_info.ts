@@ -39,7 +39,10 @@ export function formatModelInfo(rows: ModelInfoRow[]): string {
       `${r.name.padEnd(14)}${String(r.inputSize).padStart(7)}${String(r.anchors).padStart(9)}${r.parameters.toLocaleString('en-US').padStart(11)}${(r.flopsPerImage / 1e6).toFixed(1).padStart(11)}  ${parts}`,
     );
   }
-  if (rows.length === 2) lines.push(`FLOPs ratio ${rows[0].name}/${rows[1].name}: ${(rows[0].flopsPerImage / rows[1].flopsPerImage).toFixed(2)}x`);
+  if (rows.length >= 2) {
+    const ratios = rows.slice(1).map((r) => `${rows[0].name}/${r.name}: ${(rows[0].flopsPerImage / r.flopsPerImage).toFixed(2)}x`);
+    lines.push(`FLOPs ratio ${ratios.join(', ')}`);
+  }
   return lines.join('\n');
 }
 
