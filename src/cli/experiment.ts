@@ -12,13 +12,14 @@ import {
   EXPERIMENT_ROWS,
   experimentRow,
   labelCorpus,
+  rowStudentConfig,
   studentStageOf,
   summarizeRows,
   trainCell,
   type CellResult,
   type RowSummary,
 } from '../experiment/experiment.ts';
-import { readSampleRecords, writeSampleRecords } from '../experiment/samples_file.ts';
+import { readSampleRecords, writeSampleRecords, type SampleRecord } from '../experiment/samples_file.ts';
 import { listAll, type ObjectStore } from '../io/object_store.ts';
 import { buildDetector, disposeLayersModel } from '../model/detector.ts';
 import { modelCost } from '../model/flops.ts';
@@ -26,7 +27,7 @@ import { loadDetector } from '../model/store_io.ts';
 import { openStore } from '../runner/embedded.ts';
 import { BUNDLED_TEACHER_DIR, ensureCorpus, ensureTeacher, formatBackend, resetIngestCursors, stageOf, timestampId, unlabeledTruth } from '../runner/main_job.ts';
 import { loadTopology } from '../topology/index.ts';
-import type { CompiledTopology } from '../topology/types.ts';
+import type { DetectorConfig } from '../model/detector_config.ts';
 import { loadCocoDataset } from '../train/dataset.ts';
 import { createLogger } from '../util/logger.ts';
 import { DEFAULT_TOPOLOGY } from './run.ts';
@@ -40,6 +41,8 @@ interface ExperimentFlags {
   jobs: number;
   rows?: string;
   out?: string;
+  samples?: string;
+  evalEvery: number;
   set?: string[];
 }
 
@@ -49,6 +52,7 @@ interface CellFlags {
   row: string;
   seed: number;
   steps: number;
+  evalEvery: number;
   result: string;
   set?: string[];
 }
@@ -60,7 +64,8 @@ export interface ExperimentReport {
   steps: number;
   seeds: number[];
   teacher: { AP: number; AP50: number; flopsPerImage: number; seconds: number };
-  student: { flopsPerImage: number };
+  /** FLOPs per image of the topology's student, and of each row's when a row uses another preset. */
+  student: { flopsPerImage: number; byRow?: Record<string, number> };
   labeling: { seconds: number; images: number; labeled: number; unlabeled: number; unlabeledKept: number; emptyKept?: [number, number]; nonEmptyKept?: [number, number] };
   rows: RowSummary[];
   cells: CellResult[];
@@ -77,6 +82,8 @@ export function experimentCommand(io: TrainCommandIo = { stdout: process.stdout,
     .option('--jobs <n>', 'student runs in parallel, one process each (1 wasm thread each when > 1)', parsePositive, 2)
     .option('--rows <ids>', `comma-separated subset of ${EXPERIMENT_ROWS.map((r) => r.id).join(', ')}`)
     .option('--out <dir>', 'where results.json, results.md and the labeled samples go [runs/experiment-<timestamp>]')
+    .option('--samples <file>', 'reuse the samples.bin of an earlier experiment (same corpus and teacher) instead of labeling again')
+    .option('--eval-every <n>', 'also evaluate every n steps: the AP-over-steps curve in results.json (0 = only at the end)', parseCount, 0)
     .option('--set <path=value>', 'override a topology field (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .action(async (flags: ExperimentFlags) => {
       await runExperiment(flags, io);
@@ -94,6 +101,7 @@ export function experimentCellCommand(): Command {
     .requiredOption('--seed <n>', 'student seed', parsePositive)
     .requiredOption('--steps <n>', 'student steps', parsePositive)
     .requiredOption('--result <file>', 'where to write the JSON result')
+    .option('--eval-every <n>', 'also evaluate every n steps', parseCount, 0)
     .option('--set <path=value>', 'override a topology field (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .action(async (flags: CellFlags) => {
       const topology = await loadTopology(flags.topology, { overrides: flags.set });
@@ -103,7 +111,7 @@ export function experimentCellCommand(): Command {
       const row = experimentRow(flags.row);
       const prefix = `experiments/${path.basename(path.dirname(flags.samples))}/${row.id}-seed${flags.seed}`;
       const logger = createLogger({ level: process.env.DISTILLERY_LOG_LEVEL ?? 'warn' });
-      const result = await trainCell({ topology, store, records, row, seed: flags.seed, steps: flags.steps, checkpointPrefix: prefix, logger });
+      const result = await trainCell({ topology, store, records, row, seed: flags.seed, steps: flags.steps, evalEvery: flags.evalEvery, checkpointPrefix: prefix, logger });
       await removePrefix(store, prefix);
       await writeFile(flags.result, `${JSON.stringify(result)}\n`);
     });
@@ -141,15 +149,21 @@ async function runExperiment(flags: ExperimentFlags, io: TrainCommandIo): Promis
   disposeLayersModel(teacherModel.model);
   io.stdout.write(`teacher: AP ${teacherEval.metrics.AP.toFixed(3)} AP50 ${teacherEval.metrics.AP50.toFixed(3)} on ${testSet.images.length} test images\n`);
 
-  // Label once, filter off.
-  io.stderr.write('labeling the labeled and unlabeled splits with the teacher (filter off) …\n');
-  let lastLog = 0;
-  const labeling = await labelCorpus(topology, store, logger, (c) => {
-    if (performance.now() - lastLog < 10_000) return;
-    lastLog = performance.now();
-    io.stderr.write(`  teacher: ${c.consumed ?? 0} images\n`);
-  });
+  // Label once, filter off (or reuse an earlier experiment's labels).
+  let labeling: { records: SampleRecord[]; seconds: number };
   const samplesFile = path.join(out, 'samples.bin');
+  if (flags.samples) {
+    io.stderr.write(`reusing the teacher's samples of ${flags.samples}\n`);
+    labeling = { records: await readSampleRecords(flags.samples), seconds: 0 };
+  } else {
+    io.stderr.write('labeling the labeled and unlabeled splits with the teacher (filter off) …\n');
+    let lastLog = 0;
+    labeling = await labelCorpus(topology, store, logger, (c) => {
+      if (performance.now() - lastLog < 10_000) return;
+      lastLog = performance.now();
+      io.stderr.write(`  teacher: ${c.consumed ?? 0} images\n`);
+    });
+  }
   await writeSampleRecords(samplesFile, labeling.records);
   const unlabeled = labeling.records.filter((r) => r.split === 'unlabeled');
   const kept = unlabeled.filter((r) => r.hard > 0);
@@ -199,7 +213,10 @@ async function runExperiment(flags: ExperimentFlags, io: TrainCommandIo): Promis
     steps: flags.steps,
     seeds,
     teacher: { AP: teacherEval.metrics.AP, AP50: teacherEval.metrics.AP50, flopsPerImage: teacherFlops, seconds: (performance.now() - t0) / 1000 },
-    student: { flopsPerImage: studentFlops(topology) },
+    student: {
+      flopsPerImage: studentFlops(topology.student),
+      byRow: Object.fromEntries(rows.filter((r) => r.preset !== undefined).map((r) => [r.id, studentFlops(rowStudentConfig(topology, r))])),
+    },
     labeling: labelingSummary,
     rows: summarizeRows(cells),
     cells: [...cells].sort((a, b) => a.row.localeCompare(b.row) || a.seed - b.seed),
@@ -212,9 +229,9 @@ async function runExperiment(flags: ExperimentFlags, io: TrainCommandIo): Promis
   return report;
 }
 
-/** FLOPs per image of the topology's student (the cost does not depend on the weights). */
-function studentFlops(topology: CompiledTopology): number {
-  const detector = buildDetector(topology.student, { seed: 0 });
+/** FLOPs per image of a student (the cost does not depend on the weights). */
+function studentFlops(config: DetectorConfig): number {
+  const detector = buildDetector(config, { seed: 0 });
   try {
     return modelCost(detector.model).flopsPerImage;
   } finally {
@@ -232,7 +249,8 @@ export function formatExperimentTable(r: ExperimentReport): string {
   ];
   for (const s of r.rows) {
     const used = s.row.unlabeled === 'none' ? '0' : `${s.unlabeledSamples} of ${r.labeling.unlabeled} (${pct(s.unlabeledSamples, r.labeling.unlabeled)})`;
-    lines.push(`| ${s.row.title} | ${f(s.AP)} | ${f(s.AP50)} | ${used} | ${s.seconds.mean.toFixed(0)} s | ${(r.student.flopsPerImage / 1e6).toFixed(1)} |`);
+    const flops = r.student.byRow?.[s.row.id] ?? r.student.flopsPerImage;
+    lines.push(`| ${s.row.title} | ${f(s.AP)} | ${f(s.AP50)} | ${used} | ${s.seconds.mean.toFixed(0)} s | ${(flops / 1e6).toFixed(1)} |`);
   }
   const l = r.labeling;
   const truth =
@@ -260,7 +278,7 @@ const BIN = fileURLToPath(new URL('../../bin/distillery.js', import.meta.url));
 
 /** Runs one cell as a child process, forwarding its stderr; rejects with its exit code and last lines on failure. */
 function runCellProcess(flags: ExperimentFlags, samples: string, row: string, seed: number, result: string, singleThread: boolean): Promise<void> {
-  const args = [BIN, 'experiment-cell', '--topology', flags.topology, '--samples', samples, '--row', row, '--seed', String(seed), '--steps', String(flags.steps), '--result', result];
+  const args = [BIN, 'experiment-cell', '--topology', flags.topology, '--samples', samples, '--row', row, '--seed', String(seed), '--steps', String(flags.steps), '--eval-every', String(flags.evalEvery), '--result', result];
   for (const s of flags.set ?? []) args.push('--set', s);
   const env = { ...process.env, ...(singleThread ? { DISTILLERY_WASM_THREADS: '1' } : {}) };
   return new Promise((resolve, reject) => {
@@ -275,6 +293,12 @@ function runCellProcess(flags: ExperimentFlags, samples: string, row: string, se
       else reject(new Error(`experiment cell ${row} seed ${seed} failed (${signal ?? `exit ${code}`}):\n${tail}`));
     });
   });
+}
+
+function parseCount(value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
 }
 
 function parsePositive(value: string): number {

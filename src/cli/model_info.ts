@@ -29,17 +29,20 @@ export function describeDetector(detector: Detector): ModelInfoRow {
 }
 
 export function formatModelInfo(rows: ModelInfoRow[]): string {
-  const lines = [`${'model'.padEnd(12)}${'input'.padStart(7)}${'anchors'.padStart(9)}${'params'.padStart(11)}${'MFLOP/img'.padStart(11)}  by part (MFLOP)`];
+  const lines = [`${'model'.padEnd(14)}${'input'.padStart(7)}${'anchors'.padStart(9)}${'params'.padStart(11)}${'MFLOP/img'.padStart(11)}  by part (MFLOP)`];
   for (const r of rows) {
     const parts = Object.entries(r.byPart)
       .filter(([, v]) => v > 0)
       .map(([k, v]) => `${k} ${(v / 1e6).toFixed(1)}`)
       .join(', ');
     lines.push(
-      `${r.name.padEnd(12)}${String(r.inputSize).padStart(7)}${String(r.anchors).padStart(9)}${r.parameters.toLocaleString('en-US').padStart(11)}${(r.flopsPerImage / 1e6).toFixed(1).padStart(11)}  ${parts}`,
+      `${r.name.padEnd(14)}${String(r.inputSize).padStart(7)}${String(r.anchors).padStart(9)}${r.parameters.toLocaleString('en-US').padStart(11)}${(r.flopsPerImage / 1e6).toFixed(1).padStart(11)}  ${parts}`,
     );
   }
-  if (rows.length === 2) lines.push(`FLOPs ratio ${rows[0].name}/${rows[1].name}: ${(rows[0].flopsPerImage / rows[1].flopsPerImage).toFixed(2)}x`);
+  if (rows.length >= 2) {
+    const ratios = rows.slice(1).map((r) => `${rows[0].name}/${r.name}: ${(rows[0].flopsPerImage / r.flopsPerImage).toFixed(2)}x`);
+    lines.push(`FLOPs ratio ${ratios.join(', ')}`);
+  }
   return lines.join('\n');
 }
 
@@ -60,7 +63,7 @@ export function modelCommand(): Command {
         rows.push(describeDetector(loaded));
         loaded.model.dispose();
       } else {
-        const names: PresetName[] = opts.preset ? [opts.preset] : ['teacher', 'student'];
+        const names = opts.preset ? [opts.preset] : (Object.keys(PRESETS) as PresetName[]);
         for (const name of names) {
           const detector = buildDetector(PRESETS[name]);
           rows.push(describeDetector(detector));

@@ -1,5 +1,6 @@
 // The `distillery` command tree; each subcommand is documented by its --help.
 import { Command, CommanderError } from 'commander';
+import { adwStatsCommand } from './adw_stats.ts';
 import { corpusCommand } from './corpus.ts';
 import { detectCommand } from './detect.ts';
 import { dlqCommand } from './dlq.ts';
@@ -7,6 +8,7 @@ import { doctorCommand } from './doctor.ts';
 import { evalCommand } from './eval.ts';
 import { exportCommand } from './export.ts';
 import { experimentCellCommand, experimentCommand } from './experiment.ts';
+import { filterCurveCommand } from './filter_curve.ts';
 import { modelCommand } from './model_info.ts';
 import { runCommand } from './run.ts';
 import { statusCommand } from './status.ts';
@@ -30,6 +32,8 @@ export function buildProgram(): Command {
   program.addCommand(dlqCommand());
   program.addCommand(doctorCommand());
   program.addCommand(experimentCommand());
+  program.addCommand(filterCurveCommand());
+  program.addCommand(adwStatsCommand());
   program.addCommand(experimentCellCommand(), { hidden: true });
   return program;
 }

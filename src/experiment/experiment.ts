@@ -6,9 +6,11 @@
 // kept (those with ≥ 1 hard label), so "unfiltered" and "filtered" differ only in the filter.
 import { decodeSample } from '../messages/sample.ts';
 import type { ObjectStore } from '../io/object_store.ts';
+import { PRESETS, resolveDetectorConfig, type DetectorConfig, type PresetName } from '../model/detector_config.ts';
 import type { StageCounters } from '../stages/stage.ts';
 import { runStudentStage, type StudentStageConfig } from '../stages/student/index.ts';
 import type { CompiledTopology } from '../topology/types.ts';
+import type { StepRecord } from '../train/history.ts';
 import type { DistillationKind } from '../train/objective.ts';
 import { MemoryTransport } from '../transport/memory.ts';
 import { waitForMessages } from '../transport/transport.ts';
@@ -23,6 +25,10 @@ export interface ExperimentRow {
   distillation: DistillationKind;
   /** 'none': labeled samples only; 'all': every unlabeled sample; 'filtered': those with a teacher detection ≥ τ. */
   unlabeled: 'none' | 'all' | 'filtered';
+  /** Student augmentation for this row (default: the topology's). */
+  augment?: 'none' | 'flip';
+  /** Student preset for this row (default: the topology's student); the model block's shared fields still apply. */
+  preset?: PresetName;
 }
 
 /** The student rows, in the paper's order (Table 3 of Tang et al. 2019, shrunk to the shapes benchmark). */
@@ -33,12 +39,32 @@ export const EXPERIMENT_ROWS: readonly ExperimentRow[] = Object.freeze([
   { id: 'adl', title: '+ ADL (labeled)', distillation: 'adl', unlabeled: 'none' },
   { id: 'adl-unfiltered', title: '+ ADL, unlabeled data, unfiltered', distillation: 'adl', unlabeled: 'all' },
   { id: 'adl-filtered', title: '+ ADL, unlabeled data, filtered (full SAD)', distillation: 'adl', unlabeled: 'filtered' },
+  // What limits the student (issue 10): augmentation and capacity, each against full SAD.
+  { id: 'sad-noflip', title: 'full SAD without flip augmentation', distillation: 'adl', unlabeled: 'filtered', augment: 'none' },
+  { id: 'sad-large', title: 'full SAD, student-large (½ of the teacher’s FLOPs)', distillation: 'adl', unlabeled: 'filtered', preset: 'student-large' },
+  { id: 'labeled-only-large', title: 'student-large, labeled only (FL + L_loc)', distillation: 'none', unlabeled: 'none', preset: 'student-large' },
 ]);
 
 export function experimentRow(id: string): ExperimentRow {
   const row = EXPERIMENT_ROWS.find((r) => r.id === id);
   if (!row) throw new Error(`unknown experiment row '${id}' (expected one of ${EXPERIMENT_ROWS.map((r) => r.id).join(', ')})`);
   return row;
+}
+
+/** The row's student: the topology's, or the row's preset with the topology's shared fields (classes, input, anchors). */
+export function rowStudentConfig(topology: CompiledTopology, row: ExperimentRow): DetectorConfig {
+  if (row.preset === undefined) return topology.student;
+  const s = topology.student;
+  const shared = {
+    numClasses: s.numClasses,
+    inputSize: s.inputSize,
+    levels: s.levels,
+    anchorSizeFactor: s.anchorSizeFactor,
+    anchorRatios: s.anchorRatios,
+    anchorScalesPerOctave: s.anchorScalesPerOctave,
+    priorProbability: s.priorProbability,
+  };
+  return resolveDetectorConfig({ ...shared, name: PRESETS[row.preset].name }, row.preset);
 }
 
 /** The topology's student stage (exactly one). */
@@ -103,6 +129,8 @@ export interface CellOptions {
   steps: number;
   /** Store prefix for this cell's checkpoint (deleted by the caller if it wants). */
   checkpointPrefix: string;
+  /** Evaluate every this many steps as well as at the end (0 = only at the end): the AP-over-steps curve. */
+  evalEvery?: number;
   logger: Logger;
   onStep?: (step: number) => void;
 }
@@ -117,6 +145,22 @@ export interface CellResult {
   seconds: number;
   labeledSamples: number;
   unlabeledSamples: number;
+  /** AP at every evaluation (with evalEvery > 0, the curve over steps; else the final one). */
+  curve: Array<{ step: number; AP: number; AP50: number }>;
+  /** Mean loss terms over ten equal windows of the run: how FL, the distillation term and L_loc evolve. */
+  losses: Array<{ step: number; focal: number; distillation: number; localization: number }>;
+}
+
+/** Means of the loss terms over `windows` consecutive, equal runs of steps (the last window ends at the last step). */
+export function lossWindows(steps: readonly StepRecord[], windows = 10): CellResult['losses'] {
+  const size = Math.max(1, Math.ceil(steps.length / windows));
+  const out: CellResult['losses'] = [];
+  for (let start = 0; start < steps.length; start += size) {
+    const w = steps.slice(start, start + size);
+    const mean = (f: (r: StepRecord) => number): number => w.reduce((a, r) => a + f(r), 0) / w.length;
+    out.push({ step: w[w.length - 1].step, focal: mean((r) => r.focal), distillation: mean((r) => r.distillation), localization: mean((r) => r.localization) });
+  }
+  return out;
 }
 
 /** Trains one student on the row's samples through the student stage and returns its final COCO AP/AP50. */
@@ -130,13 +174,14 @@ export async function trainCell(options: CellOptions): Promise<CellResult> {
       steps,
       seed,
       labeledOnly: row.unlabeled === 'none',
-      evalEvery: 0,
+      evalEvery: options.evalEvery ?? 0,
       evalImages: 0,
       checkpointEvery: steps,
       checkpointPrefix: options.checkpointPrefix,
+      augment: row.augment ?? student.options.augment,
     },
   };
-  const cellTopology: CompiledTopology = { ...topology, loss: { ...topology.loss, distillation: row.distillation }, stages: [stage] };
+  const cellTopology: CompiledTopology = { ...topology, student: rowStudentConfig(topology, row), loss: { ...topology.loss, distillation: row.distillation }, stages: [stage] };
   const selected = recordsFor(row, options.records);
   const transport = new MemoryTransport();
   const topic = topology.topics[stage.input];
@@ -170,6 +215,8 @@ export async function trainCell(options: CellOptions): Promise<CellResult> {
       seconds: (performance.now() - started) / 1000,
       labeledSamples: selected.filter((r) => r.split === 'labeled').length,
       unlabeledSamples: selected.filter((r) => r.split === 'unlabeled').length,
+      curve: running.history.evals.map((e) => ({ step: e.step, AP: e.AP, AP50: e.AP50 })),
+      losses: lossWindows(running.history.steps),
     };
   } finally {
     controller.abort();

@@ -43,6 +43,7 @@ export const DEFAULT_STUDENT_OPTIONS: Readonly<Omit<StudentStageOptions, 'checkp
   labeledOnly: false,
   bufferSize: 2000,
   seed: 0,
+  augment: 'flip',
 });
 
 export const DEFAULT_LOCAL_ROOT = 'data';

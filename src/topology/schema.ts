@@ -142,7 +142,7 @@ export const anchorsSchema = mapping({
 
 /** `{preset, ...DetectorOptions}`; the shared fields are allowed only to repeat the model block's values. */
 export const detectorSpecSchema = mapping({
-  preset: oneOf(['teacher', 'student'] as const).optional(),
+  preset: oneOf(['teacher', 'student', 'student-large'] as const).optional(),
   name: text().optional(),
   numClasses: numClasses().optional(),
   inputSize: positiveInt().optional(),
@@ -236,4 +236,5 @@ export const studentOptionsSchema = mapping({
   labeledOnly: boolean().default(DEFAULT_STUDENT_OPTIONS.labeledOnly),
   bufferSize: positiveInt().default(DEFAULT_STUDENT_OPTIONS.bufferSize),
   seed: integer('an integer in [0, 2^32)', (n) => n >= 0 && n < 2 ** 32).default(DEFAULT_STUDENT_OPTIONS.seed),
+  augment: oneOf(['none', 'flip'] as const).default(DEFAULT_STUDENT_OPTIONS.augment),
 });

@@ -111,6 +111,8 @@ export interface StudentStageOptions {
   /** Samples kept in memory to draw batches from (a replay buffer; oldest dropped). */
   bufferSize: number;
   seed: number;
+  /** Augmentation of each drawn sample: 'flip' mirrors image, hard boxes and soft-label map with probability ½. */
+  augment: 'none' | 'flip';
 }
 
 interface StageBase {

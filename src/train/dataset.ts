@@ -139,22 +139,24 @@ export function imagesToTensor(images: readonly DatasetImage[], size: number, fl
   images.forEach((im, i) => {
     if (im.pixels.length !== plane) throw new RangeError(`image ${im.id} has ${im.pixels.length} bytes, expected ${plane} (${size} px)`);
     const out = i * plane;
-    if (!flips?.[i]) {
-      raw.set(im.pixels, out);
-      return;
-    }
-    for (let y = 0; y < size; y++) {
-      const row = y * size * 3;
-      for (let x = 0; x < size; x++) {
-        const from = row + (size - 1 - x) * 3;
-        const to = out + row + x * 3;
-        raw[to] = im.pixels[from];
-        raw[to + 1] = im.pixels[from + 1];
-        raw[to + 2] = im.pixels[from + 2];
-      }
-    }
+    if (flips?.[i]) mirrorPixels(im.pixels, size, raw, out);
+    else raw.set(im.pixels, out);
   });
   return tf.tidy(() => preprocessImages(tf.tensor4d(raw, [images.length, size, size, 3])));
+}
+
+/** Writes a size × size RGB image mirrored left–right into `out` at `offset` (column x ← column size − 1 − x). */
+export function mirrorPixels(pixels: ArrayLike<number>, size: number, out: { [i: number]: number }, offset = 0): void {
+  for (let y = 0; y < size; y++) {
+    const row = y * size * 3;
+    for (let x = 0; x < size; x++) {
+      const from = row + (size - 1 - x) * 3;
+      const to = offset + row + x * 3;
+      out[to] = pixels[from];
+      out[to + 1] = pixels[from + 1];
+      out[to + 2] = pixels[from + 2];
+    }
+  }
 }
 
 /** A box mirrored left–right inside a size-wide input. */

@@ -15,12 +15,14 @@ function run(argv: string[]): Promise<{ code: number; out: string; err: string }
   });
 }
 
-test('model info --json reports both presets with the student ≥ 4× cheaper', async () => {
+test('model info --json reports every preset: the student ≥ 4× cheaper, student-large at ¼–½ of the teacher', async () => {
   const { code, out, err } = await run(['model', 'info', '--json']);
   assert.equal(code, 0, err);
   const rows = JSON.parse(out) as { name: string; flopsPerImage: number; anchors: number }[];
-  assert.deepEqual(rows.map((r) => r.name), ['teacher', 'student']);
+  assert.deepEqual(rows.map((r) => r.name), ['teacher', 'student', 'student-large']);
   assert.ok(rows[0].flopsPerImage / rows[1].flopsPerImage >= 4);
+  const large = rows[2].flopsPerImage / rows[0].flopsPerImage;
+  assert.ok(large >= 0.25 && large <= 0.5, `student-large / teacher = ${large}`);
   assert.equal(rows[0].anchors, 3024);
 });
 

@@ -32,10 +32,19 @@ test('rows select labeled samples always, and unlabeled ones by the filter setti
   assert.deepEqual(keys('adl'), ['1', '2']);
   assert.deepEqual(keys('adl-unfiltered'), ['1', '2', 'u1', 'u2']);
   assert.deepEqual(keys('adl-filtered'), ['1', '2', 'u2']);
-  assert.throws(() => experimentRow('sad'), /unknown experiment row 'sad' \(expected one of labeled-only, kl, fdl, adl, adl-unfiltered, adl-filtered\)/);
+  assert.deepEqual(keys('sad-noflip'), ['1', '2', 'u2']);
+  assert.throws(() => experimentRow('sad'), /unknown experiment row 'sad' \(expected one of labeled-only, kl, fdl, adl, adl-unfiltered, adl-filtered, sad-noflip, sad-large, labeled-only-large\)/);
   assert.deepEqual(
     EXPERIMENT_ROWS.map((r) => r.distillation),
-    ['none', 'kld', 'fdl', 'adl', 'adl', 'adl'],
+    ['none', 'kld', 'fdl', 'adl', 'adl', 'adl', 'adl', 'adl', 'none'],
+  );
+  assert.deepEqual(
+    EXPERIMENT_ROWS.map((r) => [r.augment, r.preset]).slice(6),
+    [
+      ['none', undefined],
+      [undefined, 'student-large'],
+      [undefined, 'student-large'],
+    ],
   );
 });
 
@@ -44,7 +53,7 @@ test('mean and sample standard deviation per row, in table order', () => {
   const s = meanStd([1, 2, 3, 4]);
   assert.equal(s.mean, 2.5);
   assert.ok(Math.abs(s.std - Math.sqrt(5 / 3)) < 1e-12);
-  const cell = (row: string, seed: number, AP: number): CellResult => ({ row, seed, steps: 1, AP, AP50: 2 * AP, seconds: 10, labeledSamples: 4, unlabeledSamples: 0 });
+  const cell = (row: string, seed: number, AP: number): CellResult => ({ row, seed, steps: 1, AP, AP50: 2 * AP, seconds: 10, labeledSamples: 4, unlabeledSamples: 0, curve: [], losses: [] });
   const rows = summarizeRows([cell('adl', 1, 0.2), cell('labeled-only', 1, 0.1), cell('adl', 2, 0.4)]);
   assert.deepEqual(rows.map((r) => [r.row.id, r.n]), [['labeled-only', 1], ['adl', 2]]);
   assert.ok(Math.abs(rows[1].AP.mean - 0.3) < 1e-12 && Math.abs(rows[1].AP50.mean - 0.6) < 1e-12);
@@ -78,7 +87,7 @@ test('distillery experiment: labels once, trains each row × seed in child proce
     }) as typeof process.stderr.write;
     let code: number;
     try {
-      code = await main(['node', 'distillery', 'experiment', '--topology', topologyFile, '--steps', '2', '--seeds', '2', '--rows', 'labeled-only,adl-unfiltered,adl-filtered', '--jobs', '2', '--out', out]);
+      code = await main(['node', 'distillery', 'experiment', '--topology', topologyFile, '--steps', '2', '--seeds', '2', '--rows', 'labeled-only,adl-unfiltered,adl-filtered', '--jobs', '2', '--eval-every', '1', '--out', out]);
     } finally {
       process.stdout.write = write;
       process.stderr.write = writeErr;
@@ -93,6 +102,8 @@ test('distillery experiment: labels once, trains each row × seed in child proce
     assert.equal(report.cells.length, 6);
     for (const c of report.cells) {
       assert.equal(c.steps, 2);
+      assert.deepEqual(c.curve.map((e) => e.step), [1, 2], 'evaluated every step and at the end');
+      assert.deepEqual(c.losses.map((l) => l.step), [1, 2]);
       assert.equal(c.labeledSamples, 4);
       assert.ok(c.AP >= 0 && c.AP <= 1 && c.AP50 >= c.AP, JSON.stringify(c));
     }
@@ -107,6 +118,26 @@ test('distillery experiment: labels once, trains each row × seed in child proce
     assert.match(stdout, /\[6\/6\]/);
     // Cell checkpoints are removed once their result is written.
     assert.deepEqual((await store.list('experiments/')).objects, []);
+
+    // A second experiment reuses the labels, and a row with another student preset reports that student's FLOPs.
+    const out2 = path.join(root, 'out2');
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+    process.stderr.write = ((chunk: string | Uint8Array) => {
+      stderr += chunk.toString();
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      code = await main(['node', 'distillery', 'experiment', '--topology', topologyFile, '--steps', '1', '--seeds', '1', '--rows', 'sad-large', '--jobs', '1', '--samples', path.join(out, 'samples.bin'), '--out', out2]);
+    } finally {
+      process.stdout.write = write;
+      process.stderr.write = writeErr;
+    }
+    assert.equal(code, 0, stderr);
+    assert.match(stderr, /reusing the teacher's samples of/);
+    const second = JSON.parse(await readFile(path.join(out2, 'results.json'), 'utf8')) as ExperimentReport;
+    assert.equal(second.labeling.seconds, 0);
+    assert.equal(second.labeling.unlabeledKept, kept);
+    assert.ok((second.student.byRow?.['sad-large'] ?? 0) > second.student.flopsPerImage, 'student-large costs more than the topology student');
   } finally {
     await rm(root, { recursive: true, force: true });
   }

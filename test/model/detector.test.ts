@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { buildDetector, forward, preprocessImages } from '../../src/model/detector.ts';
-import { resolveDetectorConfig, totalAnchors, TEACHER_PRESET, STUDENT_PRESET } from '../../src/model/detector_config.ts';
+import { resolveDetectorConfig, totalAnchors, TEACHER_PRESET, STUDENT_PRESET, STUDENT_LARGE_PRESET } from '../../src/model/detector_config.ts';
 import { modelCost } from '../../src/model/flops.ts';
 
 test('forward returns [batch, anchors, classes] logits and [batch, anchors, 4] deltas without leaking', () => {
@@ -61,6 +61,17 @@ test('default student costs at least 4× fewer FLOPs than the default teacher', 
   assert.equal(Object.values(s.byPart).reduce((a, b) => a + b, 0), s.flopsPerImage);
   teacher.model.dispose();
   student.model.dispose();
+});
+
+test('student-large costs ¼–½ of the teacher\'s FLOPs and shares its anchors', () => {
+  const teacher = buildDetector(TEACHER_PRESET);
+  const large = buildDetector(STUDENT_LARGE_PRESET);
+  const ratio = modelCost(large.model).flopsPerImage / modelCost(teacher.model).flopsPerImage;
+  assert.ok(ratio >= 0.25 && ratio <= 0.5, `ratio ${ratio}`);
+  assert.equal(totalAnchors(STUDENT_LARGE_PRESET), totalAnchors(TEACHER_PRESET));
+  assert.deepEqual(resolveDetectorConfig({}, 'student-large'), STUDENT_LARGE_PRESET);
+  teacher.model.dispose();
+  large.model.dispose();
 });
 
 test('FLOPs of a single conv match the hand count', () => {

@@ -134,6 +134,7 @@ describe('compileTopology defaults', () => {
       labeledOnly: false,
       bufferSize: 2000,
       seed: 0,
+      augment: 'flip',
     });
     // The exported defaults are the ones applied.
     assert.deepEqual({ ...DEFAULT_STUDENT_OPTIONS, checkpointPrefix: 'runs/x/student', evalAnnotations: 'corpus/test/annotations.json' }, student.options);
@@ -364,7 +365,7 @@ ${MINIMAL}`);
     assertError(`model: {inputSize: 160, anchors: {levels: [3, 4, 5, 6]}}\n${MINIMAL}`, /model\.inputSize: must be a multiple of the largest stride 64/);
     assertError(`model: {anchors: {levels: [5, 4]}}\n${MINIMAL}`, /^topologies\/x\.yaml: model\.anchors\.levels: must be strictly increasing/);
     assertError(`model: {anchors: {levels: [3, 9]}}\n${MINIMAL}`, /model\.anchors\.levels: expected a list of pyramid levels between 2 and 7/);
-    assertError(`model: {student: {preset: huge}}\n${MINIMAL}`, `${FILE}: model.student.preset: expected one of teacher, student, got "huge"`);
+    assertError(`model: {student: {preset: huge}}\n${MINIMAL}`, `${FILE}: model.student.preset: expected one of teacher, student, student-large, got "huge"`);
     assertError(`model: {student: {stageChannels: [1, 2]}}\n${MINIMAL}`, /model\.student\.stageChannels: expected a list of 4 positive integers/);
     assertError(`model: {student: {widthh: 3}}\n${MINIMAL}`, /model\.student\.widthh: unknown key/);
   });

@@ -1,6 +1,7 @@
 // The student stage runner: Samples → replay buffer → FL + λ·ADL + L_loc steps → checkpoints (+ offsets) and rolling eval.
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { anchorConfigsEqual } from '../../boxes/anchor_config.ts';
+import { anchorFlipOrder } from '../../boxes/anchor_flip.ts';
 import { generateAnchors, type AnchorSet } from '../../boxes/anchors.ts';
 import { evaluateDetector } from '../../eval/evaluate_detector.ts';
 import { buildDetector, disposeLayersModel, type Detector } from '../../model/detector.ts';
@@ -56,6 +57,8 @@ export const CONTINUOUS_HISTORY_STEPS = 10_000;
 const DRAW_RNG = 'draw';
 /** Checkpoint `extra` field: samples trained on below the checkpoint's offsets, over all runs (see TrainedLedger). */
 const SAMPLES_TRAINED = 'samplesTrained';
+/** RNG key of the augmentation draws (its own stream, so turning flips on or off leaves the batch draws alone). */
+const AUGMENT_RNG = 'augment';
 
 export interface StudentCheckpointInfo {
   step: number;
@@ -247,6 +250,9 @@ class StudentRun {
   private readonly anchors: AnchorSet;
   private readonly schedule: LrSchedule;
   private readonly rng: SeededRng;
+  private readonly augmentRng: SeededRng;
+  /** Mirror order of the anchors, when samples are flipped. */
+  private readonly flipOrder: Int32Array | undefined;
   private readonly halt = new AbortController();
   private halted: Promise<void> | undefined;
   private readonly startedAt = performance.now();
@@ -300,6 +306,11 @@ class StudentRun {
     this.anchors = generateAnchors(detectorAnchorConfig(config), config.inputSize, config.inputSize);
     this.schedule = resolveLrSchedule({ baseLr: o.learningRate, warmupSteps: o.warmupSteps, totalSteps: o.steps, decay: o.steps > 0 ? 'cosine' : 'constant' });
     this.rng = new SeededRng(run.state.rng[DRAW_RNG] ?? mixSeed(o.seed, 3));
+    this.augmentRng = new SeededRng(run.state.rng[AUGMENT_RNG] ?? mixSeed(o.seed, 4));
+    this.flipOrder = o.augment === 'flip' ? anchorFlipOrder(this.anchors) : undefined;
+    if (o.augment === 'flip' && this.flipOrder === undefined) {
+      throw new Error(`student: augment 'flip' needs a mirror-symmetric anchor layout (input ${config.inputSize} px a multiple of every level's stride)`);
+    }
     this.step = run.state.step;
     this.startStep = run.state.step;
     this.checkpointedStep = run.state.step;
@@ -368,7 +379,14 @@ class StudentRun {
       const first = samples.filter((s) => s.uses === 1);
       this.ledger.firstUses(first.map((s) => s.source));
       this.counters.trained += first.length;
-      const batch = assembleBatch(samples, { anchors: this.anchors, numClasses: config.numClasses, inputSize: config.inputSize, teacherProbs: objective.distillation !== 'none' });
+      const flips = this.flipOrder === undefined ? undefined : samples.map(() => this.augmentRng.next() < 0.5);
+      const batch = assembleBatch(samples, {
+        anchors: this.anchors,
+        numClasses: config.numClasses,
+        inputSize: config.inputSize,
+        teacherProbs: objective.distillation !== 'none',
+        flip: flips && { flips, anchorOrder: this.flipOrder },
+      });
       let losses: StepLosses;
       try {
         losses = await trainStep(this.detector, this.optimizer, batch.images, batch.targets, batch.teacherProbs, objective, { clipNorm: o.clipNorm });
@@ -450,7 +468,7 @@ class StudentRun {
     const state: CheckpointState = {
       step: this.step,
       offsets,
-      rng: { [DRAW_RNG]: this.rng.state },
+      rng: { [DRAW_RNG]: this.rng.state, [AUGMENT_RNG]: this.augmentRng.state },
       history: this.history,
       extra: { stage: stage.name, input: this.input, seed: this.o.seed, teachers: this.intake.teachers, teacherModels: this.intake.teacherModels, thresholds: this.ctx.topology.thresholds, loss: this.ctx.topology.loss },
     };

@@ -1,10 +1,12 @@
 // Buffered samples → the student's training tensors: images, anchor targets from hard labels, teacher probabilities.
 import * as tf from '@tensorflow/tfjs';
+import { permuteAnchorRows } from '../../boxes/anchor_flip.ts';
 import type { AnchorSet } from '../../boxes/anchors.ts';
 import type { AssignOptions } from '../../boxes/assign.ts';
 import { dequantizeSoftLabels } from '../../messages/soft_labels.ts';
 import { preprocessImages } from '../../model/detector.ts';
-import { buildTargets, disposeTargets, type BatchTargets } from '../../train/targets.ts';
+import { flipBox, mirrorPixels } from '../../train/dataset.ts';
+import { buildTargets, disposeTargets, type BatchTargets, type ImageBoxes } from '../../train/targets.ts';
 import type { BufferedSample } from './sample_buffer.ts';
 
 export type BatchSample = Pick<BufferedSample, 'pixels' | 'hard' | 'soft' | 'pool'>;
@@ -26,6 +28,11 @@ export interface AssembleOptions {
   /** Build `teacherProbs` (skip it for objectives without distillation). */
   teacherProbs: boolean;
   assign?: AssignOptions;
+  /**
+   * Mirror sample i left–right when `flips[i]`: its pixels, its hard boxes and its soft-label map, the map by the
+   * anchor permutation `anchorOrder` (anchorFlipOrder of the same anchors; required with any flip).
+   */
+  flip?: { flips: readonly boolean[]; anchorOrder: Int32Array | undefined };
 }
 
 /** Stacks samples into tensors; dispose the result with `disposeSampleBatch`. */
@@ -37,16 +44,24 @@ export function assembleBatch(samples: readonly BatchSample[], options: Assemble
   const perImage = anchors.numAnchors * numClasses;
   const pixels = new Float32Array(b * plane);
   const probs = options.teacherProbs ? new Float32Array(b * perImage) : undefined;
+  const flipped = (i: number): boolean => options.flip?.flips[i] === true;
+  const anchorOrder = options.flip?.anchorOrder;
+  if (samples.some((_, i) => flipped(i)) && anchorOrder?.length !== anchors.numAnchors) {
+    throw new RangeError(`assembleBatch: flipping needs the anchors' mirror order (${anchors.numAnchors} anchors); this layout is not mirror-symmetric at ${inputSize} px`);
+  }
   samples.forEach((s, i) => {
     if (s.pixels.length !== plane) throw new RangeError(`sample ${i} has ${s.pixels.length} pixel bytes, expected ${plane} (${inputSize} px)`);
-    pixels.set(s.pixels, i * plane);
+    if (flipped(i)) mirrorPixels(s.pixels, inputSize, pixels, i * plane);
+    else pixels.set(s.pixels, i * plane);
     if (probs === undefined) return;
     if (s.soft.anchors !== anchors.numAnchors || s.soft.classes !== numClasses) {
       throw new RangeError(`sample ${i} has soft labels for ${s.soft.anchors} × ${s.soft.classes}, expected ${anchors.numAnchors} × ${numClasses}`);
     }
-    probs.set(dequantizeSoftLabels(s.soft), i * perImage);
+    if (flipped(i)) permuteAnchorRows(dequantizeSoftLabels(s.soft), numClasses, anchorOrder as Int32Array, probs, i * perImage);
+    else probs.set(dequantizeSoftLabels(s.soft), i * perImage);
   });
-  const targets = buildTargets(anchors, samples.map((s) => s.hard), numClasses, options.assign);
+  const hard = samples.map((s, i): ImageBoxes => (flipped(i) ? { boxes: s.hard.boxes.map((b) => flipBox(b, inputSize)), classIds: s.hard.classIds } : s.hard));
+  const targets = buildTargets(anchors, hard, numClasses, options.assign);
   const images = tf.tidy(() => preprocessImages(tf.tensor4d(pixels, [b, inputSize, inputSize, 3])));
   const teacherProbs = probs === undefined ? undefined : tf.tensor3d(probs, [b, anchors.numAnchors, numClasses]);
   const labeled = samples.filter((s) => s.pool === 'labeled').length;

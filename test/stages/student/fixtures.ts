@@ -35,6 +35,7 @@ export const DEFAULT_STUDENT: StudentStageOptions = {
   labeledOnly: false,
   bufferSize: 64,
   seed: 5,
+  augment: 'flip',
 };
 
 /** The ingest/teacher test topology (2 classes) plus a student stage reading the samples topic. */

@@ -9,6 +9,7 @@ import { disposeLayersModel } from '../../../src/model/detector.ts';
 import type { StageContext } from '../../../src/stages/stage.ts';
 import { runStudentStage, type StudentCheckpointInfo, type StudentStageConfig, type StudentStageHooks } from '../../../src/stages/student/run_student.ts';
 import { loadCheckpoint, readLatest } from '../../../src/train/checkpoint.ts';
+import { mixSeed, SeededRng } from '../../../src/train/rng.ts';
 import type { CompiledTopology, StudentStageOptions } from '../../../src/topology/types.ts';
 import { MemoryTransport } from '../../../src/transport/memory.ts';
 import { waitForMessages, type OutgoingMessage, type PartitionOffset } from '../../../src/transport/transport.ts';
@@ -297,6 +298,38 @@ test('a labeled-only student ignores unlabeled samples; distillation "none" trai
     assert.deepEqual(await h.transport.groupOffsets('student', SAMPLES), [{ partition: 0, offset: '8' }]);
   } finally {
     await h.cleanup();
+  }
+});
+
+test('flip augmentation draws from its own checkpointed stream: one draw per sample, none with augment "none", resumed from the checkpoint', async () => {
+  const expectedState = (seed: number, draws: number): number => {
+    const rng = new SeededRng(mixSeed(seed, 4));
+    for (let i = 0; i < draws; i++) rng.next();
+    return rng.state;
+  };
+  for (const augment of ['flip', 'none'] as const) {
+    const h = await harness();
+    try {
+      const topology = await setup(h, { steps: 3, batchSize: 4, checkpointEvery: 10, augment }, await samples(studentTopology(), 8));
+      const before = tf.memory().numTensors;
+      await runStudentStage(context(h, topology)).done;
+      assert.equal(tf.memory().numTensors, before);
+      const ckpt = await loadCheckpoint(h.store, PREFIX);
+      assert.ok(ckpt);
+      disposeLayersModel(ckpt.detector.model);
+      assert.equal(ckpt.state.rng.augment, expectedState(5, augment === 'flip' ? 3 * 4 : 0), augment);
+      // A resumed run continues that stream: two more steps draw eight more flips (on new samples: the buffer is not saved).
+      await publish(h.transport, SAMPLES, await samples(studentTopology(), 8));
+      const more = { ...topology, stages: topology.stages.map((st) => (st.kind === 'student' ? { ...st, options: { ...st.options, steps: 5 } } : st)) };
+      await runStudentStage(context(h, more)).done;
+      const resumed = await loadCheckpoint(h.store, PREFIX);
+      assert.ok(resumed);
+      disposeLayersModel(resumed.detector.model);
+      assert.equal(resumed.state.step, 5);
+      assert.equal(resumed.state.rng.augment, expectedState(5, augment === 'flip' ? 5 * 4 : 0), `${augment}, resumed`);
+    } finally {
+      await h.cleanup();
+    }
   }
 });
 
