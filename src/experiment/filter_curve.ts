@@ -9,6 +9,7 @@ import { IMAGE_REF_VERSION } from '../messages/image_ref.ts';
 import { inferTeacher } from '../stages/teacher/infer.ts';
 import { prepareImage, type PreparedImage } from '../stages/teacher/prepare_image.ts';
 import type { TeacherModel } from '../stages/teacher/teacher_model.ts';
+import { DEFAULT_TEACHER_OPTIONS } from '../topology/defaults.ts';
 import type { ThresholdConfig } from '../topology/types.ts';
 
 /** One unlabeled image: its hidden object count and the teacher's best detection score per class (0 when none). */
@@ -166,7 +167,7 @@ export async function scoreUnlabeled(store: ObjectStore, teacher: TeacherModel, 
   const out: ImageScores[] = [];
   for (let start = 0; start < refs.length; start += options.batchSize) {
     const chunk = refs.slice(start, start + options.batchSize);
-    const prepared = await Promise.all(chunk.map((ref) => prepareImage(store, ref, { inputSize: teacher.inputSize, maxImagePixels: options.maxImagePixels })));
+    const prepared = await Promise.all(chunk.map((ref) => prepareImage(store, ref, { inputSize: teacher.inputSize, maxImagePixels: options.maxImagePixels, maxObjectBytes: DEFAULT_TEACHER_OPTIONS.maxObjectBytes })));
     const images = prepared.filter((p): p is PreparedImage => p.kind === 'image');
     if (images.length < prepared.length) {
       const bad = prepared.find((p) => p.kind === 'unusable');
