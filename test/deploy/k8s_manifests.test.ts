@@ -22,6 +22,7 @@ import {
   type K8sObject,
   type K8sTestEnv,
 } from '../helpers/k8s.ts';
+import { strimziSecurityGaps } from '../helpers/strimzi_security.ts';
 
 const K8S_DIR = fileURLToPath(new URL('../../deploy/k8s/', import.meta.url));
 const OVERLAYS = ['dev', 'strimzi', 'gpu'] as const;
@@ -152,6 +153,12 @@ describe('deploy/k8s manifests on a real API server', () => {
     const badSelector = await kubectl(k8s, ['apply', '--dry-run=server', ...ns, '-f', '-'], stringify(teacher));
     assert.notEqual(badSelector.code, 0);
     assert.match(badSelector.stderr, /selector. does not match template .labels/);
+    // KEDA's TriggerAuthentication CRD: a misspelt field is refused (strimzi's is stored by the apply test).
+    const auth = structuredClone(find(get('strimzi'), 'TriggerAuthentication', 'distillery-kafka'));
+    (auth.spec as Record<string, unknown>).secretTargetRefs = (auth.spec as Record<string, unknown>).secretTargetRef;
+    const badAuth = await kubectl(k8s, ['apply', '--dry-run=server', '-n', get('strimzi').namespace, '-f', '-'], stringify(auth));
+    assert.notEqual(badAuth.code, 0);
+    assert.match(badAuth.stderr, /unknown field "spec.secretTargetRefs"/);
     // Pod Security admission: the namespace enforces the restricted profile on pods.
     // (The namespace's own service account: no controller manager creates `default` at level 1.)
     const pod = {
@@ -279,7 +286,8 @@ describe('deploy/k8s manifests on a real API server', () => {
       const egress = (policies.find((p) => p.metadata.name === 'distillery-stage-egress')?.spec as { egress: { ports: { port: number }[] }[] }).egress;
       const ports = egress.flatMap((rule) => rule.ports.map((p) => p.port));
       assert.ok(ports.includes(53), 'DNS');
-      assert.ok(ports.includes(9092), 'Kafka');
+      const brokers = generated(r, 'ConfigMap', 'distillery-env').data?.KAFKA_BROKERS ?? '';
+      for (const broker of brokers.split(',')) assert.ok(ports.includes(Number(broker.split(':').at(-1))), `Kafka ${broker}`);
       assert.ok(ports.includes(overlay === 'dev' ? 7070 : 443), 'S3');
     });
   }
@@ -314,7 +322,80 @@ describe('deploy/k8s manifests on a real API server', () => {
     assert.ok(r.objects.some((o) => o.kind === 'KafkaNodePool'));
     assert.ok(r.objects.some((o) => o.kind === 'KafkaUser'));
     assert.ok(!r.objects.some((o) => o.kind === 'StatefulSet'), 'no plain Kafka');
-    assert.equal(r.topology.transport.kind === 'kafka' && r.topology.transport.brokers[0], 'distillery-kafka-bootstrap.distillery.svc:9092');
+    assert.equal(r.topology.transport.kind === 'kafka' && r.topology.transport.brokers[0], 'distillery-kafka-bootstrap.distillery.svc:9094');
+  });
+
+  it('strimzi: stages and KEDA use the TLS + SCRAM-SHA-512 listener with the KafkaUser Secret, the cluster CA and ACLs', () => {
+    const r = get('strimzi');
+    assert.deepEqual(strimziSecurityGaps(r.objects, r.topology), []);
+  });
+
+  it('strimzi: every broken variant of the Kafka security wiring is caught', () => {
+    const r = get('strimzi');
+    type Mutate = (objects: K8sObject[], topology: CompiledTopology) => void;
+    const of = (objects: K8sObject[], kind: string, name?: string): K8sObject =>
+      objects.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name || o.metadata.name.startsWith(`${name}-`))) as K8sObject;
+    const stagePod = (objects: K8sObject[]) => podTemplate(of(objects, 'Deployment', 'distillery-teacher')).spec;
+    const acls = (objects: K8sObject[]) => (of(objects, 'KafkaUser').spec as { authorization: { acls: { resource: { type: string; name?: string } }[] } }).authorization.acls;
+    const variants: [string, RegExp, Mutate][] = [
+      ['plaintext topology', /transport.ssl is not true/, (_o, t) => t.transport.kind === 'kafka' && delete t.transport.ssl],
+      ['no SASL in the topology', /saslMechanism is undefined/, (_o, t) => t.transport.kind === 'kafka' && delete t.transport.saslMechanism],
+      ['the listener without TLS', /listener scram \(9094\): not TLS/, (o) => {
+        ((of(o, 'Kafka').spec as { kafka: { listeners: { tls: boolean }[] } }).kafka.listeners[0].tls = false);
+      }],
+      ['an anonymous listener beside it', /listener plain \(9092\): no authentication/, (o) => {
+        (of(o, 'Kafka').spec as { kafka: { listeners: unknown[] } }).kafka.listeners.push({ name: 'plain', port: 9092, type: 'internal', tls: false });
+      }],
+      ['the password not from the KafkaUser Secret', /KAFKA_SASL_PASSWORD not from Secret distillery/, (o) => {
+        const env = stagePod(o).containers[0].env ?? [];
+        (env.find((e) => e.name === 'KAFKA_SASL_PASSWORD') as { valueFrom: { secretKeyRef: { key: string } } }).valueFrom.secretKeyRef.key = 'sasl.jaas.config';
+      }],
+      ['the CA mounted writable', /distillery-cluster-ca-cert mounted writable/, (o) => {
+        for (const m of stagePod(o).containers[0].volumeMounts ?? []) delete m.readOnly;
+      }],
+      ['KAFKA_SSL_CA_FILE elsewhere', /KAFKA_SSL_CA_FILE \/tmp\/ca.crt is not the mounted ca.crt/, (o) => {
+        (of(o, 'ConfigMap', 'distillery-env').data as Record<string, string>).KAFKA_SSL_CA_FILE = '/tmp/ca.crt';
+      }],
+      ['KEDA without a TriggerAuthentication', /no authenticationRef/, (o) => {
+        delete (of(o, 'ScaledObject').spec as { triggers: { authenticationRef?: unknown }[] }).triggers[0].authenticationRef;
+      }],
+      ['KEDA over plaintext', /trigger tls is not enable/, (o) => {
+        delete (of(o, 'ScaledObject').spec as { triggers: { metadata: Record<string, string> }[] }).triggers[0].metadata.tls;
+      }],
+      ['egress to the old port', /egress to Kafka port 9094 not allowed/, (o) => {
+        const policy = of(o, 'NetworkPolicy', 'distillery-stage-egress').spec as { egress: { ports: { port: number }[] }[] };
+        for (const rule of policy.egress) for (const port of rule.ports) if (port.port === 9094) port.port = 9092;
+      }],
+      ['no transactional-id ACL', /no Write on transactionalId teacher-distillery.images-1/, (o) => {
+        const list = acls(o);
+        list.splice(list.findIndex((a) => a.resource.type === 'transactionalId'), 1);
+      }],
+      ['an ACL for the wrong group', /no Read on group student/, (o) => {
+        (acls(o).find((a) => a.resource.type === 'group' && a.resource.name === 'student') as { resource: { name: string } }).resource.name = 'students';
+      }],
+      ['no IdempotentWrite', /no IdempotentWrite on the cluster/, (o) => {
+        const list = acls(o);
+        list.splice(list.findIndex((a) => a.resource.type === 'cluster'), 1);
+      }],
+    ];
+    for (const [name, expected, mutate] of variants) {
+      const objects = structuredClone(r.objects);
+      const topology = structuredClone(r.topology);
+      mutate(objects, topology);
+      const gaps = strimziSecurityGaps(objects, topology);
+      assert.ok(gaps.some((g) => expected.test(g)), `${name}: ${JSON.stringify(gaps)}`);
+    }
+  });
+
+  it('dev and gpu: the same topology connects in plaintext without credentials (KAFKA_SSL, KAFKA_SASL_MECHANISM unset)', () => {
+    for (const overlay of ['dev', 'gpu'] as const) {
+      const r = get(overlay);
+      assert.equal(r.topology.transport.kind, 'kafka');
+      if (r.topology.transport.kind !== 'kafka') continue;
+      assert.equal(r.topology.transport.ssl, undefined, overlay);
+      assert.equal(r.topology.transport.saslMechanism, undefined, overlay);
+      assert.ok(!r.objects.some((o) => o.kind === 'TriggerAuthentication'), overlay);
+    }
   });
 
   it('dev: Kafka and the S3 server run in the namespace; the S3 credentials are the marked dev-only ones', () => {
