@@ -7,7 +7,10 @@
 // shows how much of it is the decode, and is not counted in the total. Produce is the memory transport's send (the
 // Kafka client's own CPU is not included).
 //
+// --nms-strategy picks postprocess's NMS path (default: postprocess's own default), to compare them.
+//
 //   node --import tsx bench/teacher_breakdown.ts [--topology topologies/embedded.yaml] [--images 64] [--batch 8]
+//     [--nms-strategy single-pass|per-class|offset]
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import sharp from 'sharp';
@@ -18,7 +21,7 @@ import { listAll } from '../src/io/object_store.ts';
 import { encodeSample } from '../src/messages/sample.ts';
 import { quantizeSoftLabels } from '../src/messages/soft_labels.ts';
 import { forward, preprocessImages } from '../src/model/detector.ts';
-import { postprocess } from '../src/postprocess/detections.ts';
+import { postprocess, type NmsStrategy } from '../src/postprocess/detections.ts';
 import { openStore } from '../src/runner/embedded.ts';
 import { buildSample, SAMPLE_JPEG_QUALITY, teacherLineage } from '../src/stages/teacher/outputs.ts';
 import { loadTeacher } from '../src/stages/teacher/teacher_model.ts';
@@ -31,8 +34,12 @@ const { values } = parseArgs({
     images: { type: 'string', default: '64' },
     batch: { type: 'string', default: '8' },
     json: { type: 'boolean', default: false },
+    'nms-strategy': { type: 'string' },
   },
 });
+const NMS_STRATEGIES: readonly NmsStrategy[] = ['single-pass', 'per-class', 'offset'];
+const nmsStrategy = values['nms-strategy'] as NmsStrategy | undefined;
+if (nmsStrategy !== undefined && !NMS_STRATEGIES.includes(nmsStrategy)) throw new Error(`--nms-strategy must be one of ${NMS_STRATEGIES.join(', ')}`);
 
 const STEPS = ['fetch', 'decode alone', 'decode + letterbox', 'infer', 'nms', 'soft labels', 'jpeg', 'produce'] as const;
 type Step = (typeof STEPS)[number];
@@ -100,6 +107,7 @@ for (let start = 0; start < keys.length; start += batchSize) {
       nmsIou: thresholds.nmsIou,
       maxDetections: thresholds.maxDetections,
       imageSize: { height: size, width: size },
+      nmsStrategy,
     }),
   );
   const [anchors, classes] = [logits.shape[1], logits.shape[2]];
@@ -132,6 +140,7 @@ const summary = {
   samples,
   batch: batchSize,
   backend: backend.name,
+  nmsStrategy: nmsStrategy ?? 'default',
   store: store.describe(),
   cpuMsPerImageExcludingInference: excludingInfer,
   cpuMsPerImageInference: cpuMs.infer / n,
@@ -144,6 +153,6 @@ if (values.json) {
   const lines = ['| step | CPU ms/image | wall ms/image |', '| --- | ---: | ---: |'];
   for (const r of rows) lines.push(`| ${r.step} | ${r.cpuMsPerImage.toFixed(2)} | ${r.wallMsPerImage.toFixed(2)} |`);
   lines.push('', `CPU ms per image excluding inference (decode alone not counted): ${excludingInfer.toFixed(2)}; inference: ${(cpuMs.infer / n).toFixed(2)}`);
-  lines.push(`${n} images from ${store.describe()}, batch ${batchSize}, backend ${backend.name}, ${os.cpus().length} cores, node ${process.version}`);
+  lines.push(`${n} images from ${store.describe()}, batch ${batchSize}, backend ${backend.name}, NMS ${nmsStrategy ?? 'default'}, ${os.cpus().length} cores, node ${process.version}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }

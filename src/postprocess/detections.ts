@@ -12,14 +12,17 @@ export interface Detection {
 }
 
 /**
- * How class-wise NMS is run on the tfjs kernel: 'per-class' (default) makes one call per class present;
- * 'offset' makes one call per image with each class's boxes shifted apart so classes never overlap.
- * Both keep the same boxes, except that 'offset' may decide differently for a pair whose IoU lies
- * within float32 rounding (~1e-6) of the threshold, because shifting rounds the coordinates. Measured
- * (batch 8, 128 px, 4 classes, 3024 anchors, 800 detections): offset ~15 ms vs per-class ~31 ms per
- * batch on cpu and wasm. The default is the exact one: the difference is small next to a forward pass.
+ * How class-wise NMS is run. 'single-pass' (default) runs tfjs's greedy rule (the kernel behind
+ * tf.image.nonMaxSuppression) itself, in one pass over all candidates in score order, comparing each
+ * only with the kept boxes of its class and stopping at maxDetections: the same detections as
+ * 'per-class', bit for bit, without tensors or the kernel's per-pair allocations. 'per-class' makes one
+ * tfjs kernel call per class present (the reference the tests compare with); 'offset' makes one kernel
+ * call per image with each class's boxes shifted apart so classes never overlap, and may decide
+ * differently for a pair whose IoU lies within float32 rounding (~1e-6) of the threshold. The kernel's
+ * cost was mostly its per-pair IoU (two subarray allocations each); the figures are in docs/benchmarks.md
+ * (bench/teacher_breakdown.ts).
  */
-export type NmsStrategy = 'per-class' | 'offset';
+export type NmsStrategy = 'single-pass' | 'per-class' | 'offset';
 
 export interface PostprocessOptions {
   /** Keep (anchor, class) pairs with sigmoid score strictly above this. Default 0.05. */
@@ -76,7 +79,9 @@ export async function postprocess(
     const logits = logitData.subarray(b * numAnchors * numClasses, (b + 1) * numAnchors * numClasses);
     const deltas = deltaData.subarray(b * numAnchors * 4, (b + 1) * numAnchors * 4);
     const candidates = selectCandidates(logits, deltas, anchors, levels, numClasses, o);
-    const kept = o.nmsStrategy === 'offset' ? await nmsOffset(candidates, o) : await nmsPerClass(candidates, o);
+    const kept =
+      (o.nmsStrategy === 'single-pass' ? nmsSinglePass(candidates, o) : undefined) ??
+      (o.nmsStrategy === 'offset' ? await nmsOffset(candidates, o) : await nmsPerClass(candidates, o));
     out.push(kept.map((i) => toDetection(candidates, i)));
   }
   return out;
@@ -201,6 +206,54 @@ function clipInPlace(boxes: Float32Array, i: number, size: { height: number; wid
   return boxes[o + 2] > boxes[o] && boxes[o + 3] > boxes[o + 1];
 }
 
+/**
+ * tfjs's hard NMS (nonMaxSuppressionV3Impl with no score threshold), per class, in one pass: candidates are
+ * already in the kernel's visiting order (score desc, index asc), a class's decisions depend only on its own
+ * earlier kept boxes, and the first maxDetections kept overall are exactly what merging the per-class results
+ * and truncating keeps. The IoU is the kernel's formula on the same float64 values, so every decision matches.
+ * Returns undefined when a box has a non-finite coordinate (a diverged model): the kernel then meets NaN IoUs,
+ * which it treats in its own way (it demotes the candidate), and the caller runs the kernel itself.
+ */
+function nmsSinglePass(c: Candidates, o: ResolvedOptions): number[] | undefined {
+  const n = c.count;
+  for (let k = 0; k < n * 4; k++) if (!Number.isFinite(c.boxes[k])) return undefined;
+  // Per box: the kernel's min/max of each coordinate pair and its area, computed once instead of per pair.
+  const lo0 = new Float64Array(n);
+  const lo1 = new Float64Array(n);
+  const hi0 = new Float64Array(n);
+  const hi1 = new Float64Array(n);
+  const area = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const b = c.boxes;
+    lo0[i] = Math.min(b[i * 4], b[i * 4 + 2]);
+    lo1[i] = Math.min(b[i * 4 + 1], b[i * 4 + 3]);
+    hi0[i] = Math.max(b[i * 4], b[i * 4 + 2]);
+    hi1[i] = Math.max(b[i * 4 + 1], b[i * 4 + 3]);
+    area[i] = (hi0[i] - lo0[i]) * (hi1[i] - lo1[i]);
+  }
+  const keptByClass = new Map<number, number[]>();
+  const kept: number[] = [];
+  for (let i = 0; i < n && kept.length < o.maxDetections; i++) {
+    let mine = keptByClass.get(c.classes[i]);
+    if (mine === undefined) keptByClass.set(c.classes[i], (mine = []));
+    let suppressed = false;
+    // Latest kept first, as the kernel does (overlapping boxes tend to have close scores).
+    for (let r = mine.length - 1; r >= 0 && !suppressed; r--) suppressed = iou(i, mine[r], lo0, lo1, hi0, hi1, area) >= o.nmsIou;
+    if (!suppressed) {
+      mine.push(i);
+      kept.push(i);
+    }
+  }
+  return kept;
+}
+
+/** The tfjs kernel's intersectionOverUnion, operation for operation, on precomputed extents. */
+function iou(i: number, j: number, lo0: Float64Array, lo1: Float64Array, hi0: Float64Array, hi1: Float64Array, area: Float64Array): number {
+  if (area[i] <= 0 || area[j] <= 0) return 0;
+  const inter = Math.max(Math.min(hi0[i], hi0[j]) - Math.max(lo0[i], lo0[j]), 0) * Math.max(Math.min(hi1[i], hi1[j]) - Math.max(lo1[i], lo1[j]), 0);
+  return inter / (area[i] + area[j] - inter);
+}
+
 /** One NMS kernel call per class present; returns kept candidate indices in candidate (score) order. */
 async function nmsPerClass(c: Candidates, o: ResolvedOptions): Promise<number[]> {
   const members = new Map<number, number[]>();
@@ -277,7 +330,7 @@ function resolveOptions(opts: PostprocessOptions): ResolvedOptions {
     maxDetections: opts.maxDetections ?? 100,
     imageSize: opts.imageSize,
     boxWeights: opts.boxWeights ?? DEFAULT_BOX_WEIGHTS,
-    nmsStrategy: opts.nmsStrategy ?? 'per-class',
+    nmsStrategy: opts.nmsStrategy ?? 'single-pass',
   };
   if (!(o.scoreThreshold >= 0 && o.scoreThreshold < 1)) throw new RangeError(`postprocess: scoreThreshold must be in [0, 1), got ${o.scoreThreshold}`);
   if (!Number.isInteger(o.topKPerLevel) || o.topKPerLevel < 1) throw new RangeError(`postprocess: topKPerLevel must be a positive integer, got ${o.topKPerLevel}`);

@@ -1,8 +1,15 @@
-// Tests for post-processing: equality with per-class tfjs NMS, threshold, top-k per level, max detections, clipping, hygiene.
+// Tests for post-processing: equality with per-class tfjs NMS (every strategy, random and bundled-teacher outputs), threshold, top-k per level, max detections, clipping, hygiene.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { fileURLToPath } from 'node:url';
+import { renderImage } from '../../src/corpus/render_image.ts';
+import { decodeLetterboxed } from '../../src/image/letterbox.ts';
+import { LocalStore } from '../../src/io/local_store.ts';
+import { forward, preprocessImages } from '../../src/model/detector.ts';
+import { loadTeacher } from '../../src/stages/teacher/teacher_model.ts';
+import { loadTopology } from '../../src/topology/index.ts';
 import { resolveAnchorConfig } from '../../src/boxes/anchor_config.ts';
 import { generateAnchors, type AnchorSet } from '../../src/boxes/anchors.ts';
 import { decodeBoxes } from '../../src/boxes/box_coder.ts';
@@ -125,8 +132,10 @@ const CASES: { name: string; seed: number; numClasses: number; opts: Postprocess
   { name: 'many tied scores, top-k 300', seed: 5, numClasses: 3, opts: { topKPerLevel: 300, maxDetections: 1000 }, quantize: true },
 ];
 
+const STRATEGIES: NmsStrategy[] = ['single-pass', 'offset', 'per-class'];
+
 for (const c of CASES) {
-  for (const nmsStrategy of ['offset', 'per-class'] as NmsStrategy[]) {
+  for (const nmsStrategy of STRATEGIES) {
     test(`equals per-class tf.image.nonMaxSuppression: ${c.name} (seed ${c.seed}, ${c.numClasses} classes, ${nmsStrategy})`, async () => {
       const inp = randomInputs(c.seed, c.numClasses, 2, -1, c.quantize ?? false);
       const ref = await reference(inp, c.opts);
@@ -284,10 +293,87 @@ test('wasm backend gives the same detections and leaks nothing', async () => {
   const ref = await reference(inp, {}); // on cpu, so the reference's tf.sigmoid is the cpu kernel's
   await tf.setBackend('wasm');
   try {
-    for (const nmsStrategy of ['offset', 'per-class'] as NmsStrategy[]) {
+    for (const nmsStrategy of STRATEGIES) {
       assert.deepEqual(await run(inp, { nmsStrategy }), ref.detections, nmsStrategy);
     }
   } finally {
     await tf.setBackend('cpu');
   }
+});
+
+test('single-pass (the default) equals per-class tfjs NMS on random inputs of many shapes', async () => {
+  const rand = rng(31);
+  for (let trial = 0; trial < 12; trial++) {
+    const numClasses = 1 + Math.floor(rand() * 6);
+    const inp = randomInputs(100 + trial, numClasses, 1, -2 + rand() * 3, trial % 3 === 0);
+    const opts: PostprocessOptions = {
+      nmsIou: [0.3, 0.5, 0.6, 1][trial % 4],
+      maxDetections: [5, 100, 1000][trial % 3],
+      topKPerLevel: [50, 1000][trial % 2],
+      imageSize: trial % 2 === 0 ? { height: 64, width: 80 } : undefined,
+    };
+    const old = await run(inp, { ...opts, nmsStrategy: 'per-class' });
+    assert.ok(old[0].length > 0, `trial ${trial} keeps something`);
+    assert.deepEqual(await run(inp, opts), old, `trial ${trial}`);
+  }
+});
+
+test('single-pass falls back to the tfjs kernel for non-finite boxes, and agrees with it', async () => {
+  // A diverged model's NaN delta gives a NaN box. The kernel demotes a candidate whose IoU is NaN behind every
+  // other one, so with a cap of 2 it keeps the first and third boxes, where a plain greedy pass would keep the second.
+  const inp = randomInputs(41, 1, 1);
+  inp.logits.fill(-10);
+  inp.deltas.fill(0);
+  inp.logits[3] = 3;
+  inp.logits[4] = 2;
+  inp.logits[40] = 1;
+  inp.deltas[4 * 4] = NaN;
+  const old = await run(inp, { nmsStrategy: 'per-class', maxDetections: 2 });
+  assert.deepEqual(
+    old[0].map((d) => d.score),
+    [sigmoidScore(3), sigmoidScore(1)],
+  );
+  assert.deepEqual(await run(inp, { maxDetections: 2 }), old);
+  const uncapped = await run(inp, { nmsStrategy: 'per-class' });
+  assert.ok(uncapped[0].some((d) => d.box.some(Number.isNaN)), 'the NaN box is kept once the cap allows');
+  assert.deepEqual(await run(inp, {}), uncapped);
+});
+
+test('single-pass equals per-class on the bundled teacher\'s outputs for generated images, leaking nothing', async () => {
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const topology = await loadTopology(`${root}/topologies/embedded.yaml`);
+  const teacher = await loadTeacher(new LocalStore({ root }), 'models/teacher', { anchors: topology.anchors, teacher: topology.teacher });
+  const size = teacher.inputSize;
+  const images = await Promise.all(
+    [0, 1, 2, 3].map(async (i) => {
+      const { jpeg } = await renderImage({
+        key: `postprocess-test/${i}`,
+        domain: i % 2 === 0 ? 'target' : 'shifted',
+        empty: false,
+        imageSize: { min: 96, max: 256 },
+        objectSize: { min: 12, max: 88 },
+        letterboxSize: size,
+        minVisible: 0.5,
+        jpegQuality: 90,
+      });
+      return (await decodeLetterboxed(jpeg, size)).pixels;
+    }),
+  );
+  const pixels = new Int32Array(images.length * size * size * 3);
+  images.forEach((p, i) => pixels.set(p, i * size * size * 3));
+  const before = tf.memory().numTensors;
+  const [logits, deltas] = tf.tidy(() => {
+    const o = forward(teacher.detector, preprocessImages(tf.tensor4d(pixels, [images.length, size, size, 3], 'int32')));
+    return [o.classLogits, o.boxDeltas];
+  }) as [tf.Tensor3D, tf.Tensor3D];
+  const t = topology.thresholds;
+  const opts: PostprocessOptions = { scoreThreshold: t.candidate, topKPerLevel: t.topKPerLevel, nmsIou: t.nmsIou, maxDetections: t.maxDetections, imageSize: { height: size, width: size } };
+  const old = await postprocess(logits, deltas, teacher.anchors.boxes, teacher.anchors.levels, { ...opts, nmsStrategy: 'per-class' });
+  const got = await postprocess(logits, deltas, teacher.anchors.boxes, teacher.anchors.levels, opts);
+  tf.dispose([logits, deltas]);
+  assert.equal(tf.memory().numTensors, before, 'no tensors left behind');
+  teacher.dispose();
+  assert.equal(got.length, images.length);
+  assert.ok(old.every((d) => d.length > 0), 'the teacher detects something in every image');
+  assert.deepEqual(got, old);
 });
