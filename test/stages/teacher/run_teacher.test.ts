@@ -7,81 +7,20 @@ import { resolveAnchorConfig } from '../../../src/boxes/anchor_config.ts';
 import { letterboxTransform, toInputBox } from '../../../src/image/letterbox.ts';
 import type { ObjectStore } from '../../../src/io/object_store.ts';
 import { readDlqRecord } from '../../../src/messages/dlq.ts';
-import { encodeImageRef, type ImageRef } from '../../../src/messages/image_ref.ts';
+import type { ImageRef } from '../../../src/messages/image_ref.ts';
 import { decodeRejection, type Rejection } from '../../../src/messages/rejection.ts';
 import { decodeSample, type Sample } from '../../../src/messages/sample.ts';
-import type { StageContext, StageCounters } from '../../../src/stages/stage.ts';
 import { REJECTION_DETAIL_HEADER } from '../../../src/stages/teacher/outputs.ts';
 import { RetriesExhaustedError } from '../../../src/stages/teacher/retry.ts';
-import { runTeacherStage, type TeacherStageConfig, type TeacherStageHooks } from '../../../src/stages/teacher/run_teacher.ts';
-import type { CompiledTopology } from '../../../src/topology/types.ts';
-import { MemoryTransport } from '../../../src/transport/memory.ts';
-import { TransportError, waitForMessages, type Consumer, type OutgoingMessage, type ReceivedMessage, type RunOptions, type Transport } from '../../../src/transport/transport.ts';
-import { silentLogger } from '../../../src/util/logger.ts';
-import { stageOf, tempStore, testTopology, type TopologyParts } from '../ingest/topology_fixture.ts';
-import { CONFIDENT_BIAS, encodedImage, imageRef, pngClaimingSize, saveTinyTeacher, useCpuBackend } from './fixtures.ts';
+import { runTeacherStage } from '../../../src/stages/teacher/run_teacher.ts';
+import { TransportError, type Consumer, type OutgoingMessage, type RunOptions, type Transport } from '../../../src/transport/transport.ts';
+import { CONFIDENT_BIAS, encodedImage, imageRef, pngClaimingSize, useCpuBackend } from './fixtures.ts';
+import { IMAGES, publishInputs, readOutputs, runToDrain, teacherContext, teacherHarness } from './stage_harness.ts';
 
 await useCpuBackend();
 
-const IMAGES = 'test.images';
-
-interface Harness {
-  store: ObjectStore;
-  transport: MemoryTransport;
-  topology: CompiledTopology;
-  cleanup: () => Promise<void>;
-}
-
-async function harness(parts: TopologyParts, class0Bias?: number): Promise<Harness> {
-  const { store, cleanup } = await tempStore();
-  const transport = new MemoryTransport();
-  const topology = testTopology(parts);
-  await saveTinyTeacher(store, 'models/teacher', { class0Bias, config: topology.teacher });
-  await transport.createTopics(Object.values(topology.topics).map((t) => ({ topic: t.name, partitions: t.partitions })));
-  return {
-    store,
-    transport,
-    topology,
-    cleanup: async () => {
-      await transport.close();
-      await cleanup();
-    },
-  };
-}
-
-function context(h: Harness, extra: Partial<StageContext<TeacherStageConfig>> = {}): StageContext<TeacherStageConfig> {
-  return { topology: h.topology, stage: stageOf(h.topology, 'teacher'), store: h.store, transport: h.transport, logger: silentLogger(), signal: new AbortController().signal, ...extra };
-}
-
-async function publish(h: Harness, messages: Array<ImageRef | OutgoingMessage>): Promise<void> {
-  const producer = h.transport.producer();
-  await producer.connect();
-  await producer.send(
-    IMAGES,
-    messages.map((m) => ('v' in m ? { key: m.key, value: encodeImageRef(m) } : m)),
-  );
-  await producer.disconnect();
-}
-
-/** Runs the stage until it has committed everything on the images topic, then stops it gracefully. */
-async function runToDrain(h: Harness, ctx: StageContext<TeacherStageConfig>, hooks?: TeacherStageHooks): Promise<StageCounters> {
-  const stage = runTeacherStage(ctx, hooks);
-  const endedEarly = stage.done.then(() => {
-    throw new Error('teacher stage ended before draining its input');
-  });
-  await Promise.race([h.transport.waitUntil(() => h.transport.isDrained('teacher', IMAGES), { timeoutMs: 30_000 }), endedEarly]);
-  await stage.stop();
-  return stage.done;
-}
-
-async function readAll(h: Harness, role: 'samples' | 'rejected' | 'dlq'): Promise<ReceivedMessage[]> {
-  const topic = h.topology.topics[role].name;
-  const count = h.transport.watermarks(topic).reduce((s, p) => s + p.high, 0);
-  return waitForMessages(h.transport, topic, count);
-}
-
 test('every input ends as exactly one sample, rejection or DLQ record, with the right reasons, and offsets are committed', async () => {
-  const h = await harness({ teacher: { batchSize: 2, maxImagePixels: 1_000_000 } }, CONFIDENT_BIAS);
+  const h = await teacherHarness({ teacher: { batchSize: 2, maxImagePixels: 1_000_000 } }, CONFIDENT_BIAS);
   try {
     const jpeg = await encodedImage(80, 60, 'jpeg', 1);
     await h.store.put('img/u1.jpg', jpeg);
@@ -108,11 +47,11 @@ test('every input ends as exactly one sample, rejection or DLQ record, with the 
       { key: 'garbage', value: garbage, headers: { origin: 'test' } },
       imageRef('img/badclass.jpg', { imageId: '102', split: 'labeled', gt: [{ box: [1, 1, 5, 5], classId: 5 }] }),
     ];
-    await publish(h, inputs);
+    await publishInputs(h, inputs);
 
     const tensorsBefore = tf.memory().numTensors;
     const perBatch: number[] = [];
-    const counters = await runToDrain(h, context(h, { onProgress: () => perBatch.push(tf.memory().numTensors) }));
+    const counters = await runToDrain(h, teacherContext(h, { onProgress: () => perBatch.push(tf.memory().numTensors) }));
     assert.equal(tf.memory().numTensors, tensorsBefore, 'the stage frees its model and every batch tensor');
     assert.equal(perBatch.length, 6, '11 inputs in model batches of 2');
     assert.ok(perBatch.every((n) => n === perBatch[0]), `tensor count stable across batches: ${perBatch.join(', ')}`);
@@ -136,7 +75,7 @@ test('every input ends as exactly one sample, rejection or DLQ record, with the 
     );
     assert.ok(counters.imagesPerSecond > 0);
 
-    const samples = new Map<string, Sample>((await readAll(h, 'samples')).map((m) => [m.key, decodeSample(m.value)]));
+    const samples = new Map<string, Sample>((await readOutputs(h, 'samples')).map((m) => [m.key, decodeSample(m.value)]));
     assert.deepEqual([...samples.keys()].sort(), ['101', '201', 'img/u1.jpg', 'img/u2.png']);
     const shard = await h.store.get('models/teacher/group1-shard1of1.bin');
     for (const s of samples.values()) {
@@ -151,7 +90,7 @@ test('every input ends as exactly one sample, rejection or DLQ record, with the 
     assert.deepEqual(samples.get('101')?.hard, inputGt, 'labeled images keep their ground truth as hard labels');
     assert.deepEqual(samples.get('201')?.hard, inputGt, 'test images that reach the teacher are treated like labeled');
 
-    const rejected = (await readAll(h, 'rejected')).map((m) => ({ r: decodeRejection(m.value), detail: m.headers[REJECTION_DETAIL_HEADER] }));
+    const rejected = (await readOutputs(h, 'rejected')).map((m) => ({ r: decodeRejection(m.value), detail: m.headers[REJECTION_DETAIL_HEADER] }));
     assert.deepEqual(Object.fromEntries(rejected.map(({ r }) => [r.ref.key, r.reason])), {
       'img/cut.jpg': 'corrupt-image',
       'img/empty.jpg': 'empty-object',
@@ -162,7 +101,7 @@ test('every input ends as exactly one sample, rejection or DLQ record, with the 
     assert.ok(rejected.every(({ r, detail }) => r.stage === 'teacher' && r.maxScore === 0 && typeof detail === 'string' && detail.length > 0));
     assert.match(rejected.find(({ r }) => r.reason === 'too-large')?.detail ?? '', /10000×10000/);
 
-    const dlq = (await readAll(h, 'dlq')).map((m) => readDlqRecord(m));
+    const dlq = (await readOutputs(h, 'dlq')).map((m) => readDlqRecord(m));
     assert.equal(dlq.length, 2);
     const bad = dlq.find((d) => d.key === 'garbage');
     assert.deepEqual([bad?.errorClass, bad?.stage, bad?.original.topic, bad?.original.offset, bad?.headers], ['MessageDecodeError', 'teacher', IMAGES, '9', { origin: 'test' }]);
@@ -178,20 +117,20 @@ test('every input ends as exactly one sample, rejection or DLQ record, with the 
 });
 
 test('the filter rejects unlabeled images without a detection ≥ τ and keeps labeled ones', async () => {
-  const h = await harness({ teacher: { batchSize: 4 } });
+  const h = await teacherHarness({ teacher: { batchSize: 4 } });
   try {
     for (const n of [1, 2, 3]) await h.store.put(`img/u${n}.jpg`, await encodedImage(64, 64, 'jpeg', n));
     await h.store.put('img/l.jpg', await encodedImage(64, 64, 'jpeg', 9));
-    await publish(h, [imageRef('img/u1.jpg'), imageRef('img/u2.jpg'), imageRef('img/l.jpg', { imageId: '7', split: 'labeled', gt: [] }), imageRef('img/u3.jpg')]);
-    const counters = await runToDrain(h, context(h));
+    await publishInputs(h, [imageRef('img/u1.jpg'), imageRef('img/u2.jpg'), imageRef('img/l.jpg', { imageId: '7', split: 'labeled', gt: [] }), imageRef('img/u3.jpg')]);
+    const counters = await runToDrain(h, teacherContext(h));
     assert.deepEqual([counters.samples, counters.rejected, counters['rejected.no-detections']], [1, 3, 3]);
-    const rejections: Rejection[] = (await readAll(h, 'rejected')).map((m) => decodeRejection(m.value));
+    const rejections: Rejection[] = (await readOutputs(h, 'rejected')).map((m) => decodeRejection(m.value));
     for (const r of rejections) {
       assert.equal(r.reason, 'no-detections');
       // The untrained teacher sits at the prior π = 0.01 everywhere.
       assert.ok(r.maxScore > 0.005 && r.maxScore < 0.05, `maxScore ${r.maxScore}`);
     }
-    const [sample] = await readAll(h, 'samples');
+    const [sample] = await readOutputs(h, 'samples');
     assert.equal(sample.key, '7');
     assert.deepEqual(decodeSample(sample.value).hard, []);
   } finally {
@@ -200,13 +139,13 @@ test('the filter rejects unlabeled images without a detection ≥ τ and keeps l
 });
 
 test('with filter: false, unlabeled images without a detection become samples with no hard labels', async () => {
-  const h = await harness({ teacher: { batchSize: 4, filter: false } });
+  const h = await teacherHarness({ teacher: { batchSize: 4, filter: false } });
   try {
     for (const n of [1, 2]) await h.store.put(`img/u${n}.jpg`, await encodedImage(64, 64, 'jpeg', n));
-    await publish(h, [imageRef('img/u1.jpg'), imageRef('img/u2.jpg')]);
-    const counters = await runToDrain(h, context(h));
+    await publishInputs(h, [imageRef('img/u1.jpg'), imageRef('img/u2.jpg')]);
+    const counters = await runToDrain(h, teacherContext(h));
     assert.deepEqual([counters.samples, counters.rejected], [2, 0]);
-    const samples = (await readAll(h, 'samples')).map((m) => decodeSample(m.value));
+    const samples = (await readOutputs(h, 'samples')).map((m) => decodeSample(m.value));
     assert.deepEqual(samples.map((s) => [s.ref.split, s.hard.length]), [['unlabeled', 0], ['unlabeled', 0]]);
   } finally {
     await h.cleanup();
@@ -214,23 +153,23 @@ test('with filter: false, unlabeled images without a detection become samples wi
 });
 
 test('a graceful stop commits the finished model batch; a restart picks up the rest without duplicates', async () => {
-  const h = await harness({ teacher: { batchSize: 2 } }, CONFIDENT_BIAS);
+  const h = await teacherHarness({ teacher: { batchSize: 2 } }, CONFIDENT_BIAS);
   try {
     const refs: ImageRef[] = [];
     for (let n = 0; n < 8; n++) {
       await h.store.put(`img/${n}.jpg`, await encodedImage(48, 48, 'jpeg', n));
       refs.push(imageRef(`img/${n}.jpg`));
     }
-    await publish(h, refs);
+    await publishInputs(h, refs);
     const controller = new AbortController();
-    const first = runTeacherStage(context(h, { signal: controller.signal, onProgress: () => controller.abort() }));
+    const first = runTeacherStage(teacherContext(h, { signal: controller.signal, onProgress: () => controller.abort() }));
     const counters = await first.done;
     assert.equal(counters.consumed, 2);
     assert.deepEqual(await h.transport.groupOffsets('teacher', IMAGES), [{ partition: 0, offset: '2' }]);
 
-    const rest = await runToDrain(h, context(h));
+    const rest = await runToDrain(h, teacherContext(h));
     assert.equal(rest.consumed, 6);
-    const keys = (await readAll(h, 'samples')).map((m) => m.key);
+    const keys = (await readOutputs(h, 'samples')).map((m) => m.key);
     assert.deepEqual([...keys].sort(), refs.map((r) => r.imageId).sort());
   } finally {
     await h.cleanup();
@@ -238,10 +177,10 @@ test('a graceful stop commits the finished model batch; a restart picks up the r
 });
 
 test('a store outage fails the stage without committing or publishing anything', async () => {
-  const h = await harness({ teacher: { batchSize: 2 } }, CONFIDENT_BIAS);
+  const h = await teacherHarness({ teacher: { batchSize: 2 } }, CONFIDENT_BIAS);
   try {
     await h.store.put('img/a.jpg', await encodedImage(32, 32, 'jpeg'));
-    await publish(h, [imageRef('img/a.jpg'), imageRef('img/b.jpg')]);
+    await publishInputs(h, [imageRef('img/a.jpg'), imageRef('img/b.jpg')]);
     const inner = h.store;
     const down: ObjectStore = Object.create(inner) as ObjectStore;
     down.get = async (key: string) => {
@@ -249,7 +188,7 @@ test('a store outage fails the stage without committing or publishing anything',
       return inner.get(key);
     };
     const tensorsBefore = tf.memory().numTensors;
-    const stage = runTeacherStage({ ...context(h), store: down }, { retry: { retries: 2, initialDelayMs: 1 } });
+    const stage = runTeacherStage({ ...teacherContext(h), store: down }, { retry: { retries: 2, initialDelayMs: 1 } });
     await assert.rejects(stage.done, (err) => err instanceof RetriesExhaustedError && /ECONNREFUSED/.test(err.message));
     assert.equal(tf.memory().numTensors, tensorsBefore);
     assert.deepEqual(await h.transport.groupOffsets('teacher', IMAGES), [{ partition: 0, offset: '-1' }]);
@@ -260,12 +199,12 @@ test('a store outage fails the stage without committing or publishing anything',
 });
 
 test('a partial model batch waits maxBatchWaitMs for more images before running', async () => {
-  const h = await harness({ teacher: { batchSize: 4, maxBatchWaitMs: 300 } }, CONFIDENT_BIAS);
+  const h = await teacherHarness({ teacher: { batchSize: 4, maxBatchWaitMs: 300 } }, CONFIDENT_BIAS);
   try {
     for (let n = 0; n < 5; n++) await h.store.put(`img/${n}.jpg`, await encodedImage(32, 32, 'jpeg', n));
-    const stage = runTeacherStage(context(h));
+    const stage = runTeacherStage(teacherContext(h));
     const publishedAt = Date.now();
-    await publish(h, [0, 1, 2, 3, 4].map((n) => imageRef(`img/${n}.jpg`)));
+    await publishInputs(h, [0, 1, 2, 3, 4].map((n) => imageRef(`img/${n}.jpg`)));
     await h.transport.waitUntil(() => h.transport.isDrained('teacher', IMAGES), { timeoutMs: 30_000 });
     const elapsed = Date.now() - publishedAt;
     await stage.stop();
@@ -279,10 +218,10 @@ test('a partial model batch waits maxBatchWaitMs for more images before running'
 });
 
 test('a checkpoint whose anchors differ from the topology fails the stage at start with a clear error', async () => {
-  const h = await harness({});
+  const h = await teacherHarness({});
   try {
     const topology = { ...h.topology, anchors: resolveAnchorConfig({ ...h.topology.anchors, sizeFactor: 8 }) };
-    const stage = runTeacherStage({ ...context(h), topology });
+    const stage = runTeacherStage({ ...teacherContext(h), topology });
     await assert.rejects(stage.done, /anchor layout .* differs from the topology's anchors/);
   } finally {
     await h.cleanup();
@@ -290,10 +229,10 @@ test('a checkpoint whose anchors differ from the topology fails the stage at sta
 });
 
 test('outputs and offsets are one transaction: a failed one publishes and commits nothing', async () => {
-  const h = await harness({ teacher: { batchSize: 2 } }, CONFIDENT_BIAS);
+  const h = await teacherHarness({ teacher: { batchSize: 2 } }, CONFIDENT_BIAS);
   try {
     await h.store.put('img/a.jpg', await encodedImage(32, 32, 'jpeg'));
-    await publish(h, [imageRef('img/a.jpg'), imageRef('img/gone.jpg')]);
+    await publishInputs(h, [imageRef('img/a.jpg'), imageRef('img/gone.jpg')]);
     const inner = h.transport;
     const rejectedTopic = h.topology.topics.rejected.name;
     // The transaction fails as a whole when it would write a rejection (the broker went away mid-way, say).
@@ -334,7 +273,7 @@ test('outputs and offsets are one transaction: a failed one publishes and commit
         return wrapped;
       },
     };
-    const stage = runTeacherStage({ ...context(h), transport: failingRejects });
+    const stage = runTeacherStage({ ...teacherContext(h), transport: failingRejects });
     await assert.rejects(stage.done, /broker unavailable/);
     assert.deepEqual(await h.transport.groupOffsets('teacher', IMAGES), [{ partition: 0, offset: '-1' }]);
     // The sample of a.jpg went into the failed transaction, not out on its own.
