@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 bash scripts/tfjs-node/install.sh cpu
 # test/docker/ needs Docker and the built images: `npm run test:docker` (scripts/docker/test.sh) runs it.
 if [ "$#" -gt 0 ]; then files=("$@"); else mapfile -t files < <(find test -name '*.test.ts' -not -path 'test/docker/*' | sort); fi
-run=(node --import tsx --test --test-reporter=spec "${files[@]}")
+# A hang guard: a test that waits forever fails after 15 minutes instead of holding CI (tests may set their own).
+run=(node --import tsx --test --test-timeout=900000 --test-reporter=spec "${files[@]}")
 if grep -lE "helpers/k8s\.ts" "${files[@]}" >/dev/null 2>&1; then
   run=(bash scripts/k8s/with_cluster.sh "${run[@]}")
 fi

@@ -105,14 +105,13 @@ test('admits in offset order: DLQ for bad samples, waits for room instead of dro
   }
 });
 
-test('close() cuts a wait for room short without admitting the waiting sample', async () => {
+test('close() cuts a wait for room short without admitting the waiting sample', { timeout: 30_000 }, async () => {
   const messages = await Promise.all([1, 2, 3].map(async (seed) => sampleMessage(await makeSample(topology, { id: `u${seed}`, seed }))));
   const h = await start(new SampleBuffer({ capacity: 10, labeledFraction: 0.5, labeledOnly: false, maxFresh: 2 }), messages);
   try {
     await until(() => h.counters.consumed === 2, 'two handled');
-    const t0 = performance.now();
+    // Nothing ever makes room, so a close() that waited for room would hang here until the test's timeout.
     await h.intake.close();
-    assert.ok(performance.now() - t0 < 500, 'close does not wait for room');
     assert.deepEqual([h.counters.consumed, h.buffer.size], [2, 2]);
     assert.deepEqual(h.intake.positions(), { [`${SAMPLES}:0`]: '0' });
     // Closed, the handler pauses its partition instead of letting the transport hand the batch over in a loop.
