@@ -45,6 +45,9 @@ export const STUDENT_COUNTERS = [
   'trained',
   'samplesTrained',
   'stepsPerSecond',
+  'waitSeconds',
+  'replayedUnlabeled',
+  'starvedSteps',
 ] as const;
 
 /** The consumer may run this many batches of fresh samples ahead of training (bounded by bufferSize). */
@@ -371,14 +374,21 @@ class StudentRun {
     const objective = this.ctx.topology.loss;
     const config = this.detector.config;
     while (o.steps === 0 || this.step < o.steps) {
+      const waiting = performance.now();
       if (!(await this.waitForBatch())) return;
       const t0 = performance.now();
+      // Time with less than a batch buffered: the student idle for want of samples.
+      this.counters.waitSeconds += (t0 - waiting) / 1000;
       const lr = learningRateAt(this.schedule, this.step);
       this.optimizer.learningRate = lr;
       const samples = this.buffer.draw(o.batchSize, this.rng);
       const first = samples.filter((s) => s.uses === 1);
       this.ledger.firstUses(first.map((s) => s.source));
       this.counters.trained += first.length;
+      // An unlabeled slot filled by a sample already trained on: no fresh teacher output was waiting (starved).
+      const replayed = samples.filter((s) => s.pool === 'unlabeled' && s.uses > 1).length;
+      this.counters.replayedUnlabeled += replayed;
+      if (replayed > 0) this.counters.starvedSteps += 1;
       const flips = this.flipOrder === undefined ? undefined : samples.map(() => this.augmentRng.next() < 0.5);
       const batch = assembleBatch(samples, {
         anchors: this.anchors,
