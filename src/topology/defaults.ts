@@ -28,6 +28,7 @@ export const DEFAULT_TEACHER_OPTIONS: Readonly<Omit<TeacherStageOptions, 'checkp
   maxObjectBytes: 64 * 1024 * 1024,
   maxBatchWaitMs: 200,
   filter: true,
+  inferenceThread: false,
 });
 
 export const DEFAULT_STUDENT_OPTIONS: Readonly<Omit<StudentStageOptions, 'checkpointPrefix' | 'evalAnnotations'>> = Object.freeze({
