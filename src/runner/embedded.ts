@@ -75,6 +75,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
         signal: controller.signal,
         onProgress: (counters) => options.onProgress?.(name, counters),
         metrics: observed?.metrics,
+        sharedEventLoop: true,
       });
       observed?.follow(stage.done);
       running.push({ name, config, stage });

@@ -1,5 +1,5 @@
 // The student stage runner: Samples → replay buffer → FL + λ·ADL + L_loc steps → checkpoints (+ offsets) and rolling eval.
-import { setImmediate as yieldToIo } from 'node:timers/promises';
+import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
 import { anchorConfigsEqual } from '../../boxes/anchor_config.ts';
 import { anchorFlipOrder } from '../../boxes/anchor_flip.ts';
 import { generateAnchors, type AnchorSet } from '../../boxes/anchors.ts';
@@ -56,6 +56,14 @@ export const FRESH_BATCHES = 4;
 const FETCH_BATCH = 32;
 /** In continuous mode (steps = 0) the history keeps this many latest step records (evaluations are all kept). */
 export const CONTINUOUS_HISTORY_STEPS = 10_000;
+/**
+ * On a shared event loop, the student pauses this share of each step's time after it (capped by SHARED_LOOP_MAX_MS).
+ * A training step blocks the loop for its whole length (tfjs-node runs kernels synchronously), and every await of a
+ * co-located stage (a fetch, a decode, an inference result) needs a turn of the loop: with one turn per step the
+ * teacher moved a hop per step and labelled ~3 images per step (bench/embedded_cores.ts).
+ */
+export const SHARED_LOOP_SHARE = 0.25;
+const SHARED_LOOP_MAX_MS = 100;
 /** RNG key of the batch draws in checkpoints. */
 const DRAW_RNG = 'draw';
 /** Checkpoint `extra` field: samples trained on below the checkpoint's offsets, over all runs (see TrainedLedger). */
@@ -420,7 +428,8 @@ class StudentRun {
       if (!last && o.evalEvery > 0 && this.step % o.evalEvery === 0) await this.evaluate();
       if (!last && this.step % o.checkpointEvery === 0) await this.checkpoint();
       // Let sharp's decode callbacks and the consumer run between steps.
-      await yieldToIo();
+      if (this.ctx.sharedEventLoop) await sleep(Math.min(SHARED_LOOP_MAX_MS, Math.ceil(record.ms * SHARED_LOOP_SHARE)));
+      else await yieldToIo();
     }
   }
 
