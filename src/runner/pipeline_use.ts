@@ -18,7 +18,7 @@ export interface PipelineUse {
   studentSteps: number;
   /** Seconds the student waited with less than a batch buffered. */
   studentWaitSeconds: number;
-  /** Until the teacher drained the images topic (the run when it never did): steps, and steps that drew a replayed unlabeled sample. */
+  /** Until the teacher drained the images topic (the run when it never did): steps, and steps short of fresh unlabeled samples. */
   whileLabelling: { seconds: number; steps: number; starvedSteps: number; drained: boolean };
 }
 
@@ -59,7 +59,7 @@ export function formatPipelineUse(u: PipelineUse, cores: number): string {
     `pipeline used ${u.cores.toFixed(2)} of ${cores} cores (CPU ${u.cpuSeconds.toFixed(0)} s over ${u.wallSeconds.toFixed(0)} s wall); ` +
     `main thread busy ${percent(u.mainThreadBusy)}${u.teacherThreadBusy === undefined ? '' : `, teacher inference thread busy ${percent(u.teacherThreadBusy)}`}; ` +
     `teacher ${u.teacherImagesPerSecond.toFixed(1)} images/s (${u.teacherImages} images); student ${u.studentSteps} steps, waited ${u.studentWaitSeconds.toFixed(1)} s for samples; ` +
-    `${until} ${w.starvedSteps} of ${w.steps} steps drew a replayed unlabeled sample`
+    `${until} ${w.starvedSteps} of ${w.steps} steps were short of fresh unlabeled samples (starved)`
   );
 }
 

@@ -46,7 +46,7 @@ export const STUDENT_COUNTERS = [
   'samplesTrained',
   'stepsPerSecond',
   'waitSeconds',
-  'replayedUnlabeled',
+  'unlabeledShortfall',
   'starvedSteps',
 ] as const;
 
@@ -393,10 +393,12 @@ class StudentRun {
       const first = samples.filter((s) => s.uses === 1);
       this.ledger.firstUses(first.map((s) => s.source));
       this.counters.trained += first.length;
-      // An unlabeled slot filled by a sample already trained on: no fresh teacher output was waiting (starved).
-      const replayed = samples.filter((s) => s.pool === 'unlabeled' && s.uses > 1).length;
-      this.counters.replayedUnlabeled += replayed;
-      if (replayed > 0) this.counters.starvedSteps += 1;
+      // Starved: fewer fresh unlabeled samples (new teacher output) than the batch's unlabeled slots, which were then
+      // filled by replays or by labeled samples.
+      const slots = o.labeledOnly ? 0 : Math.floor(o.batchSize * (1 - o.labeledFraction));
+      const shortfall = Math.max(0, slots - first.filter((s) => s.pool === 'unlabeled').length);
+      this.counters.unlabeledShortfall += shortfall;
+      if (shortfall > 0) this.counters.starvedSteps += 1;
       const flips = this.flipOrder === undefined ? undefined : samples.map(() => this.augmentRng.next() < 0.5);
       const batch = assembleBatch(samples, {
         anchors: this.anchors,
