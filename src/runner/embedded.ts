@@ -62,6 +62,8 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
   const running: { name: string; config: StageConfig; stage: RunningStage }[] = [];
+  // Until the teachers stop, the student shares this event loop with them (and ingest) and pauses between steps.
+  let teachersDone = false;
   const launch = (config: StageConfig): void => {
     for (let replica = 0; replica < config.parallelism; replica++) {
       const name = config.parallelism > 1 ? `${config.name}#${replica}` : config.name;
@@ -75,7 +77,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
         signal: controller.signal,
         onProgress: (counters) => options.onProgress?.(name, counters),
         metrics: observed?.metrics,
-        sharedEventLoop: true,
+        sharedEventLoop: () => !teachersDone,
       });
       observed?.follow(stage.done);
       running.push({ name, config, stage });
@@ -107,6 +109,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
     await transport.whenDrained(teachers.map((t) => ({ groupId: consumerGroupOf(topology, t.name), topic: topology.topics.images.name })), { signal: controller.signal });
     const seconds = cpu().wallSeconds;
     await Promise.all(byKind('teacher').map((s) => s.stop()));
+    teachersDone = true;
     // After the stop: the teacher counts a model batch just after committing it, so at the drain the last one may be missing.
     teacherDrained = { seconds, counters: snapshot() };
     logger.info('teacher drained the images topic');

@@ -430,7 +430,7 @@ class StudentRun {
       if (!last && o.evalEvery > 0 && this.step % o.evalEvery === 0) await this.evaluate();
       if (!last && this.step % o.checkpointEvery === 0) await this.checkpoint();
       // Let sharp's decode callbacks and the consumer run between steps.
-      if (this.ctx.sharedEventLoop) await sleep(Math.min(SHARED_LOOP_MAX_MS, Math.ceil(record.ms * SHARED_LOOP_SHARE)));
+      if (this.ctx.sharedEventLoop?.()) await sleep(Math.min(SHARED_LOOP_MAX_MS, Math.ceil(record.ms * SHARED_LOOP_SHARE)));
       else await yieldToIo();
     }
   }
