@@ -99,7 +99,13 @@ export class InferenceThread implements TeacherInference {
     return new Promise<TeacherOutputs>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onStep });
       const request: WorkerRequest = { type: 'infer', id, images: [...images], thresholds };
-      this.worker.postMessage(request);
+      try {
+        this.worker.postMessage(request);
+      } catch (error) {
+        // Not sent (e.g. not cloneable): nothing will answer it.
+        this.pending.delete(id);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      }
     });
   }
 
