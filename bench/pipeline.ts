@@ -69,8 +69,13 @@ async function processCpuSeconds(pid: number | undefined): Promise<number | unde
 /** Linux's USER_HZ: /proc times are in these ticks per second. */
 const CLOCK_TICKS = 100;
 
-/** Pids of the local Kafka and S3 servers started by scripts/services (their pid files), to count their CPU too. */
+/**
+ * Pids of the local Kafka and S3 servers started by scripts/services (their pid files), to count their CPU too; only
+ * when this run talks to them (their ports), not to containers the bench's wrapper started instead.
+ */
 async function servicePids(): Promise<{ kafka?: number; s3?: number }> {
+  const ours = process.env.KAFKA_BROKERS === `127.0.0.1:${process.env.KAFKA_PORT ?? 9092}` && endpoint.endsWith(`:${process.env.S3_PORT ?? 7070}`);
+  if (!ours) return {};
   const dir = process.env.DISTILLERY_SERVICES_STATE_DIR ?? path.join(os.homedir(), '.cache/distillery/services/state');
   const pid = async (name: string): Promise<number | undefined> => {
     const text = await readFile(path.join(dir, `${name}.pid`), 'utf8').catch(() => '');
