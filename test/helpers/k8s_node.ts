@@ -117,8 +117,11 @@ try {
     result.keys = {};
     // Outcomes are keyed by the image's id, which for a labeled image is its COCO id: read it from each ImageRef.
     result.keys.images = (await readAllMessages(transport, topic('images'), { idleMs: 2000 })).map((m) => decodeImageRef(m.value).imageId);
+    result.outcomeTimes = {};
     for (const name of ['samples', 'rejected', 'dlq']) {
-      result.keys[name] = (await readAllMessages(transport, topic(name), { idleMs: 2000 })).map((m) => m.key);
+      const messages = await readAllMessages(transport, topic(name), { idleMs: 2000 });
+      result.keys[name] = messages.map((m) => m.key);
+      for (const m of messages) result.outcomeTimes[m.key] = Number(m.timestamp);
     }
   }
   process.stdout.write('RESULT ' + JSON.stringify(result) + '\\n');
@@ -134,6 +137,8 @@ export interface TopicState {
   committed: number;
   /** Image ids: of each ImageRef on the images topic, and the keys of the outcome topics. */
   keys?: { images: string[]; samples: string[]; rejected: string[]; dlq: string[] };
+  /** Kafka timestamp (ms) of each outcome record, by image id: when the teacher produced it. */
+  outcomeTimes?: Record<string, number>;
 }
 
 export async function readTopics(k8s: K8sTestEnv, pod: string, outcomes = false): Promise<TopicState> {
@@ -203,7 +208,9 @@ export async function deployLocalNode(k8s: K8sTestEnv, timeoutMs: number): Promi
 
   const teardown = async (): Promise<void> => {
     forward?.close();
-    // Pods first, while the kubelet runs (their volumes and network go through it), then the volumes.
+    // The stages first, so they drain (the student's last checkpoint) while Kafka and S3 still run; then the rest,
+    // while the kubelet runs (pod volumes and networks go through it); then the volumes.
+    await kubectl(k8s, ['delete', 'deployments,jobs', '--all', '-n', NAMESPACE, '--cascade=foreground', '--wait=true', '--timeout=180s']);
     await kubectl(k8s, ['delete', 'namespace', NAMESPACE, '--wait=true', '--timeout=180s']);
     await kubectl(k8s, ['delete', 'pv', ...volumes, '--wait=true', '--timeout=60s']);
     await rm(dir, { recursive: true, force: true });
@@ -231,7 +238,7 @@ export async function deployLocalNode(k8s: K8sTestEnv, timeoutMs: number): Promi
       uploadUnlabeled: async (count, batch) => {
         generated += 1;
         const prefix = `batch-${generated}`;
-        await generateCorpus(local, { prefix, seed: generated, images: { labeled: 0, test: 0, unlabeled: count }, imageSize: { min: 96, max: 160 }, workers: 0 });
+        await generateCorpus(local, { prefix, seed: generated, images: { labeled: 0, test: 0, unlabeled: count }, workers: 0 });
         const keys: string[] = [];
         for await (const info of listAll(local, `${prefix}/unlabeled/images/`)) {
           const key = `${UNLABELED_PREFIX}${batch}-${info.key.slice(info.key.lastIndexOf('/') + 1)}`;
