@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 # The native TensorFlow backend's tests need @tensorflow/tfjs-node, which is no npm dependency (its own install
 # downloads from a host many machines cannot reach): built from PyPI once, then restored from the cache in seconds.
 bash scripts/tfjs-node/install.sh cpu
-# test/docker/ needs Docker and the built images: `npm run test:docker` (scripts/docker/test.sh) runs it.
-if [ "$#" -gt 0 ]; then files=("$@"); else mapfile -t files < <(find test -name '*.test.ts' -not -path 'test/docker/*' | sort); fi
+# test/docker/ needs Docker and the built images: `npm run test:docker` (scripts/docker/test.sh) runs it; test/k8s/node/
+# needs a real node too: `npm run test:k8s` (scripts/k8s/test_node.sh).
+if [ "$#" -gt 0 ]; then files=("$@"); else mapfile -t files < <(find test -name '*.test.ts' -not -path 'test/docker/*' -not -path 'test/k8s/node/*' | sort); fi
 # A hang guard: a test that waits forever fails after 15 minutes instead of holding CI (tests may set their own).
 run=(node --import tsx --test --test-timeout=900000 --test-reporter=spec "${files[@]}")
 if grep -lE "helpers/k8s\.ts" "${files[@]}" >/dev/null 2>&1; then

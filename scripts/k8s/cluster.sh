@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Starts, stops and describes a local Kubernetes control plane (etcd + kube-apiserver on 127.0.0.1) for tests.
 #
-# Usage: scripts/k8s/cluster.sh start|stop|status|env
+# Usage: scripts/k8s/cluster.sh start [--node]|stop|status|env|load IMAGE…
 #   start   fresh etcd + API server with locally generated certificates; returns once /readyz answers
-#   stop    stops both (by pid, waited for) and removes the cluster's state
-#   status  exit 0 when the API server is ready
+#   start --node  also a real node (node.sh): containerd, kubelet, kube-proxy, controller-manager, scheduler, bridge
+#           CNI, CoreDNS, with the project's Docker images loaded; returns once the node is Ready (root, Docker)
+#   stop    stops everything (by pid, waited for), removes the node's pods, network and mounts and the state
+#   status  exit 0 when the API server is ready (and says whether a node runs)
 #   env     prints `export KUBECONFIG=…` and the paths tests need (kubectl, CRD directories)
+#   load    copies Docker images into the running node's containerd
 # Level 1 of the deployment tests: a real API server validates and stores objects (schemas, CRDs, CEL rules,
-# pod security) but no node runs pods. Binaries come from scripts/k8s/install.sh.
+# pod security) but no node runs pods. Level 2 (--node): pods from our images run. Binaries come from
+# scripts/k8s/install.sh (--node for level 2).
 #
 # Environment: K8S_API_PORT (default 16443), K8S_ETCD_PORT (12379; the peer port is the next one),
-# DISTILLERY_K8S_STATE_DIR (default $DISTILLERY_K8S_HOME/state), DISTILLERY_K8S_TIMEOUT (seconds, default 90).
+# DISTILLERY_K8S_STATE_DIR (default $DISTILLERY_K8S_HOME/state), DISTILLERY_K8S_TIMEOUT (seconds, default 90);
+# for the node: K8S_KUBELET_PORT (10250), K8S_POD_CIDR (10.244.0.0/24), K8S_BRIDGE (distillery0),
+# DISTILLERY_K8S_IMAGES (the Docker images loaded at start; default the project's three).
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -92,14 +98,24 @@ EOF
 
 # ----------------------------------------------------------------------------------------------- commands
 
-start() {
+start() { # [--node]
+  local with_node=false
+  [ "${1:-}" != --node ] || with_node=true
   command -v etcd >/dev/null 2>&1 && [ -x "$K8S_BIN_DIR/kube-apiserver" ] && [ -x "$K8S_BIN_DIR/kubectl" ] ||
     k8s_die "etcd or kube-apiserver $K8S_VERSION is not installed: run scripts/k8s/install.sh"
   take_lock
   if api_ready && live_pid kube-apiserver >/dev/null; then
-    k8s_say "k8s: already running (https://$HOST:$API_PORT)"
+    if ! $with_node || node_up; then
+      k8s_say "k8s: already running (https://$HOST:$API_PORT)"
+      return 0
+    fi
+    node_stop
+    trap 'node_stop' EXIT # a node that cannot come up leaves nothing behind; the logs stay
+    node_start
+    trap - EXIT
     return 0
   fi
+  node_stop
   stop_processes
   local port
   for port in "$API_PORT" "$ETCD_PORT" "$ETCD_PEER_PORT"; do
@@ -120,17 +136,20 @@ start() {
   echo $! >"$STATE_DIR/etcd.pid"
 
   # --endpoint-reconciler-type=none: 1.37 refuses a loopback advertise address for the `kubernetes` Service's
-  # endpoints, and nothing in the cluster needs them at level 1.
+  # endpoints, and nothing in the cluster needs them (stage pods never call the API). The kubelet flags serve the
+  # node (level 2): its name `localhost` is its address; the admin certificate authenticates logs/exec to it.
   nohup "$K8S_BIN_DIR/kube-apiserver" \
     --bind-address="$HOST" --secure-port="$API_PORT" --advertise-address="$HOST" \
     --endpoint-reconciler-type=none \
+    --kubelet-preferred-address-types=Hostname \
+    --kubelet-client-certificate="$PKI/admin.crt" --kubelet-client-key="$PKI/admin.key" \
     --etcd-servers="http://$HOST:$ETCD_PORT" \
     --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
     --client-ca-file="$PKI/ca.crt" \
     --service-account-issuer=https://kubernetes.default.svc \
     --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
     --service-cluster-ip-range=10.96.0.0/16 \
-    --authorization-mode=RBAC --anonymous-auth=false \
+    --authorization-mode=Node,RBAC --anonymous-auth=false \
     --profiling=false \
     --cert-dir="$STATE_DIR/apiserver-certs" \
     >"$STATE_DIR/logs/kube-apiserver.log" 2>&1 </dev/null 9>&- &
@@ -150,6 +169,12 @@ start() {
     sleep 0.5
   done
   k8s_say "k8s: kube-apiserver $K8S_VERSION ready on https://$HOST:$API_PORT in $((SECONDS - started))s (KUBECONFIG=$KUBECONFIG_FILE)"
+  if $with_node; then
+    # A node that cannot come up leaves nothing running: the caller gets the error, the logs stay.
+    trap 'node_stop; stop_processes' EXIT
+    node_start
+    trap - EXIT
+  fi
 }
 
 stop_one() { # <name>: SIGTERM, wait up to 20 s, then SIGKILL
@@ -175,6 +200,7 @@ stop_processes() {
 
 stop() {
   take_lock
+  node_stop
   stop_processes
   rm -rf "$STATE_DIR/etcd" "$PKI" "$KUBECONFIG_FILE" "$STATE_DIR/apiserver-certs"
   local port
@@ -187,6 +213,7 @@ stop() {
 status() {
   if api_ready; then
     printf 'kube-apiserver %s: ready on https://%s:%s (etcd http://%s:%s)\n' "$K8S_VERSION" "$HOST" "$API_PORT" "$HOST" "$ETCD_PORT"
+    if node_up; then printf 'node %s: running (containerd %s)\n' "$NODE_NAME" "$CONTAINERD_SOCK"; else printf 'node: none\n'; fi
     return 0
   fi
   printf 'kube-apiserver: not running (or not ready) on https://%s:%s\n' "$HOST" "$API_PORT"
@@ -205,11 +232,24 @@ print_tool_env() {
   printf 'export DISTILLERY_PROMETHEUS_CRDS=%q\n' "$PROMETHEUS_CRD_DIR"
 }
 
+load_images() {
+  [ "$#" -gt 0 ] || k8s_die "usage: cluster.sh load IMAGE…"
+  node_up || k8s_die "no node runs (cluster.sh start --node)"
+  node_load "$@"
+}
+
+# shellcheck source=node.sh
+. "$SCRIPT_DIR/node.sh"
+
 case "${1:-}" in
-  start) start ;;
+  start)
+    [ "$#" -le 2 ] && { [ "$#" -eq 1 ] || [ "$2" = --node ]; } || k8s_die "usage: cluster.sh start [--node]"
+    start "${2:-}"
+    ;;
+  load) shift; load_images "$@" ;;
   stop) stop ;;
   status) status ;;
   env) print_env ;;
   tool-env) print_tool_env ;;
-  *) k8s_die "usage: cluster.sh start|stop|status|env" ;;
+  *) k8s_die "usage: cluster.sh start [--node]|stop|status|env|load IMAGE…" ;;
 esac

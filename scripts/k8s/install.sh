@@ -4,7 +4,8 @@
 # warm run checks and returns.
 #
 # Usage: scripts/k8s/install.sh [--node]
-#   --node   also build kube-controller-manager, kube-scheduler, kubelet and kube-proxy (a real node, level 2)
+#   --node   also what a real node needs (level 2): kube-controller-manager, kube-scheduler, kubelet, kube-proxy, a
+#            minimal CoreDNS and the pause stand-in built from source; containerd, runc and the CNI plugins from Debian
 # Prints nothing on stdout; progress on stderr. Caches (Go build + module cache, ~5 GB cold) live in $K8S_HOME.
 set -euo pipefail
 
@@ -79,12 +80,40 @@ build_kubernetes() {
   built || k8s_die "built $K8S_BIN_DIR but kube-apiserver does not report $K8S_VERSION"
 }
 
+# The node's cluster DNS: CoreDNS with four plugins (scripts/k8s/node/coredns/main.go) in a scratch module that
+# requires the pinned release; its go.mod has no replace directives, so plain requirements resolve it.
+build_coredns() {
+  local work="$K8S_HOME/coredns-$COREDNS_VERSION/module"
+  [ -x "$COREDNS_BIN" ] && [ "$(cat "$COREDNS_BIN.source" 2>/dev/null)" = "$(sha256sum <"$SCRIPT_DIR/node/coredns/main.go")" ] && return 0
+  k8s_say "k8s: building CoreDNS $COREDNS_VERSION (kubernetes, bind, cache, errors plugins)"
+  rm -rf "$work" && mkdir -p "$work"
+  cp "$SCRIPT_DIR/node/coredns/main.go" "$work/main.go"
+  printf 'module distillery.local/coredns\n\ngo 1.25\n\nrequire github.com/coredns/coredns %s\n' "$COREDNS_VERSION" >"$work/go.mod"
+  (cd "$work" && go mod tidy && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$COREDNS_BIN" .)
+  sha256sum <"$SCRIPT_DIR/node/coredns/main.go" >"$COREDNS_BIN.source"
+}
+
+# The pod sandbox process (scripts/k8s/node/pause/main.go): static, standard library only.
+build_pause() {
+  [ -x "$PAUSE_BIN" ] && [ "$(cat "$PAUSE_BIN.source" 2>/dev/null)" = "$(sha256sum <"$SCRIPT_DIR/node/pause/main.go")" ] && return 0
+  mkdir -p "$(dirname "$PAUSE_BIN")"
+  (cd "$SCRIPT_DIR/node/pause" && CGO_ENABLED=0 GO111MODULE=off go build -trimpath -ldflags "-s -w" -o "$PAUSE_BIN" main.go)
+  sha256sum <"$SCRIPT_DIR/node/pause/main.go" >"$PAUSE_BIN.source"
+}
+
 # etcd 3.4 from Debian is enough for the API server; jq reads `go mod` JSON. apt is shared with other users of the
 # machine: wait for its lock.
 install_debian_packages() {
   local packages=()
   command -v etcd >/dev/null 2>&1 || packages+=(etcd-server)
   command -v jq >/dev/null 2>&1 || packages+=(jq)
+  if $WITH_NODE; then
+    command -v containerd >/dev/null 2>&1 && command -v ctr >/dev/null 2>&1 || packages+=(containerd)
+    command -v runc >/dev/null 2>&1 || packages+=(runc)
+    [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/firewall ] || packages+=(containernetworking-plugins)
+    command -v iptables >/dev/null 2>&1 || packages+=(iptables)
+    command -v conntrack >/dev/null 2>&1 || packages+=(conntrack)
+  fi
   [ "${#packages[@]}" -gt 0 ] || return 0
   command -v apt-get >/dev/null 2>&1 || k8s_die "${packages[*]} missing and no apt-get to install them"
   local sudo=()
@@ -125,5 +154,9 @@ if built; then
   k8s_say "k8s: ${COMMANDS[*]} $K8S_VERSION already built in $K8S_BIN_DIR"
 else
   build_kubernetes
+fi
+if $WITH_NODE; then
+  build_coredns
+  build_pause
 fi
 k8s_say "k8s: installed (etcd $(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p'), Kubernetes $K8S_VERSION, KEDA CRDs $KEDA_VERSION, ServiceMonitor CRD $PROMETHEUS_OPERATOR_VERSION)"

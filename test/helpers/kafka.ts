@@ -1,6 +1,5 @@
 // Kafka test helpers: the broker from KAFKA_BROKERS, fast group timings, per-test topic/group names with cleanup, polling waits.
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { KafkaTransport, type KafkaConsumerTimings, type KafkaTransportOptions } from '../../src/transport/kafka.ts';
 import { createLogger } from '../../src/util/logger.ts';
 
@@ -85,15 +84,7 @@ export class KafkaTestNames {
 }
 
 /** Polls `predicate` every `intervalMs` until it holds; throws naming `what` after `timeoutMs`. */
-export async function eventually(what: string, predicate: () => boolean | Promise<boolean>, options: { timeoutMs?: number; intervalMs?: number } = {}): Promise<void> {
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await predicate()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await sleep(options.intervalMs ?? 20);
-  }
-}
+export { eventually } from './eventually.ts';
 
 /** Rejects with `what` when `promise` takes longer than `timeoutMs` (a hung broker call fails the test, not the run). */
 export async function within<T>(what: string, promise: Promise<T>, timeoutMs = 10_000): Promise<T> {

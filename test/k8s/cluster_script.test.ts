@@ -90,9 +90,22 @@ describe('scripts/k8s/cluster.sh without a server', () => {
     for (const name of ['DISTILLERY_KUBECTL', 'DISTILLERY_KEDA_CRDS', 'DISTILLERY_PROMETHEUS_CRDS']) assert.match(result.stdout, new RegExp(`^export ${name}=`, 'm'));
   });
 
+  it('start takes only --node, and load needs a running node', async () => {
+    for (const args of [['start', '--nodes'], ['start', '--node', 'extra']]) {
+      const result = await run(args, env);
+      assert.notEqual(result.code, 0, args.join(' '));
+      assert.match(result.stderr, /usage: cluster.sh start \[--node\]/, args.join(' '));
+    }
+    const load = await run(['load', 'distillery:0.1.0'], env);
+    assert.notEqual(load.code, 0);
+    assert.match(load.stderr, /no node runs \(cluster.sh start --node\)/);
+    const bare = await run(['load'], env);
+    assert.match(bare.stderr, /usage: cluster.sh load IMAGE/);
+  });
+
   it('an unknown command prints the usage', async () => {
     const result = await run(['restart'], env);
     assert.notEqual(result.code, 0);
-    assert.match(result.stderr, /usage: cluster.sh start\|stop\|status\|env/);
+    assert.match(result.stderr, /usage: cluster.sh start \[--node\]\|stop\|status\|env\|load IMAGE/);
   });
 });
