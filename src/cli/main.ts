@@ -1,4 +1,5 @@
 // Process entry of the `distillery` command (bin/distillery.js imports this).
+import { exitWhenDone } from './exit_when_done.ts';
 import { main } from './program.ts';
 
-process.exitCode = await main(process.argv);
+exitWhenDone(await main(process.argv));
