@@ -40,9 +40,9 @@ export interface ShiftOptions {
 
 /** The shifted domain's kinds of change at about its strengths (src/corpus/domains.ts SHIFTED_DOMAIN). */
 export const DOMAIN_SHIFT: Readonly<ShiftOptions> = Object.freeze({
-  probability: 0.6,
-  invert: 0.5,
-  saturation: [0.8, 2.2] as const,
+  probability: 0.8,
+  invert: 0.6,
+  saturation: [0.6, 2] as const,
   texture: 0.5,
   textureAmplitude: [4, 16] as const,
   distractors: [2, 9] as const,

@@ -115,6 +115,15 @@ test('distillery filter-curve: runs the teacher over a tiny corpus once, prints 
     assert.match(first.stdout.text, /ROC AUC of the best detection score, non-empty vs empty: \d\.\d{3}/);
     assert.match(first.stdout.text, /Topology's filter \(hardLabel 0\.5\): empty kept/);
 
+    // τ from the labeled test split alone (in the shifted look), reported on the unlabeled images.
+    const calibrated = io();
+    const withTau = await runFilterCurve({ topology: topologyFile, limit: 0, taus: [0.3, 0.5, 0.7], scores: out, calibrate: 'corpus/test/annotations.json', calibrateLook: 'shift' }, calibrated);
+    assert.equal(withTau.labeledTau?.images, 2);
+    assert.equal(withTau.labeledTau?.look, 'shift');
+    assert.deepEqual(withTau.labeledTau?.unlabeled, keepRates(report.scores, withTau.labeledTau?.tau ?? Number.NaN));
+    assert.match(calibrated.stdout.text, /τ chosen on labeled images only \(corpus\/test\/annotations\.json, 2 images, in the unlabeled domain's look; the largest keeping 90% of them\): \d\.\d{3}; on the unlabeled images it keeps empty kept/);
+    await assert.rejects(runFilterCurve({ topology: topologyFile, limit: 0, scores: out, calibrate: 'corpus/nowhere.json' }, io()), /corpus\/nowhere\.json/);
+
     const again = await runFilterCurve({ topology: topologyFile, limit: 0, taus: [0.3, 0.5, 0.7], scores: out }, io());
     assert.deepEqual(again.curve, report.curve);
     const saved = JSON.parse(await readFile(out, 'utf8')) as FilterCurveReport;
