@@ -243,7 +243,9 @@ export async function runTraining(plan: TrainPlan, io: TrainCommandIo, options: 
       io.stdout.write(`stopped early; checkpoint ${result.checkpoint ?? '(none)'} — rerun with --resume to continue\n`);
       return result;
     }
-    await saveDetector(result.detector, plan.store, plan.out, { trainedSteps: result.step, labeled: plan.labeled, AP: result.metrics?.AP ?? null });
+    // Provenance in model.json: a fine-tuned model says what it started from and how its images were augmented.
+    const provenance = { augment: plan.augmentName, ...(plan.initFrom !== undefined ? { initFrom: plan.initFrom } : {}) };
+    await saveDetector(result.detector, plan.store, plan.out, { trainedSteps: result.step, labeled: plan.labeled, AP: result.metrics?.AP ?? null, ...provenance });
     io.stdout.write(`model saved to ${plan.store.describe()}/${plan.out}/model.json (checkpoints under ${plan.checkpointPrefix}/)\n`);
     if (result.metrics) {
       io.stdout.write(`COCO evaluation on ${plan.test} (${result.metrics.numImages} images):\n${formatCocoSummary(result.metrics)}\n\n${formatCocoPerCategory(result.metrics)}\n`);

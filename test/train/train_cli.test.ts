@@ -115,6 +115,8 @@ test('train teacher --init-from starts from a saved model\'s weights; --augment 
   assert.ok(maxDiff(await weights('init/fresh'), init) > 1e-2);
   const shifted = await run(['teacher', '--topology', topologyFile, '--steps', '2', '--init-from', 'init/teacher', '--augment', 'shift', '--out', 'init/shifted']);
   assert.match(shifted.out, /teacher: step 2\/2; 2 steps in/);
+  const card = JSON.parse(new TextDecoder().decode(await tmp.store.get('init/shifted/model.json'))) as { userDefinedMetadata: { distillery: Record<string, unknown> } };
+  assert.deepEqual([card.userDefinedMetadata.distillery.initFrom, card.userDefinedMetadata.distillery.augment, card.userDefinedMetadata.distillery.trainedSteps], ['init/teacher', 'shift', 2]);
   await assert.rejects(run(['teacher', '--topology', topologyFile, '--steps', '1', '--init-from', 'init/missing', '--out', 'init/x']), /init\/missing/);
 });
 
