@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { initBackend } from '../backend/backend.ts';
 import {
+  aucByObjectCount,
   calibratePerClass,
   DEFAULT_TAUS,
   emptyVsNonEmptyAuc,
@@ -50,6 +51,8 @@ export interface FilterCurveReport {
   current: { tau: number | number[]; rates: KeepRates };
   /** ROC AUC of the best detection score for non-empty vs empty images (0.5 = no information). */
   auc: number;
+  /** The same AUC for images with 1, 2, 3 and ≥ 4 objects (each against all empty images). */
+  aucByObjects: number[];
   /** Smallest τ of the curve meeting the goal, if any. */
   goalTau?: number;
   /** Per-class τ chosen on one half of the images, measured on the other. */
@@ -81,7 +84,7 @@ export async function runFilterCurve(flags: FilterCurveFlags, io: TrainCommandIo
   const taus = flags.taus ?? [...DEFAULT_TAUS];
   const curve = filterCurve(scores, taus);
   const tau = topology.thresholds.hardLabel;
-  const report: FilterCurveReport = { images: scores.length, taus, curve, current: { tau, rates: keepRates(scores, tau) }, auc: emptyVsNonEmptyAuc(scores), goalTau: tauMeetingGoal(curve), scores };
+  const report: FilterCurveReport = { images: scores.length, taus, curve, current: { tau, rates: keepRates(scores, tau) }, auc: emptyVsNonEmptyAuc(scores), aucByObjects: aucByObjectCount(scores), goalTau: tauMeetingGoal(curve), scores };
   const { calibration, heldOut } = splitHalves(scores);
   const perClass = calibratePerClass(calibration, taus);
   if (perClass !== undefined) report.perClass = { tau: perClass, calibration: keepRates(calibration, perClass), heldOut: keepRates(heldOut, perClass), all: keepRates(scores, perClass) };
@@ -168,6 +171,8 @@ export function formatFilterCurve(r: FilterCurveReport): string {
   lines.push('', `${r.images} unlabeled images. Goal: ${goal}.`);
   lines.push(`Topology's filter (hardLabel ${tauText(r.current.tau)}): ${rates(r.current.rates)}${meetsGoal(r.current.rates) ? ' — meets the goal' : ''}.`);
   lines.push(`ROC AUC of the best detection score, non-empty vs empty: ${r.auc.toFixed(3)} (0.5 = no information, 1 = perfect).`);
+  const byCount = r.aucByObjects.map((a, i) => `${i + 1 === r.aucByObjects.length ? '≥ ' : ''}${i + 1}: ${Number.isNaN(a) ? 'n/a' : a.toFixed(3)}`);
+  lines.push(`The same AUC by the image's number of objects: ${byCount.join(', ')}.`);
   lines.push(r.goalTau === undefined ? 'No single τ of the curve meets the goal.' : `Smallest single τ meeting the goal: ${r.goalTau}.`);
   if (r.perClass === undefined) lines.push('Per-class τ: no combination of the curve’s τ values keeps enough non-empty images on the calibration half.');
   else {
