@@ -117,6 +117,11 @@ async function withTeacher<T>(topology: CompiledTopology, flags: FilterCurveFlag
   }
 }
 
+/** The curve needs every detection down to the lowest τ, whatever the topology's candidate threshold. */
+function curveThresholds(topology: CompiledTopology, flags: FilterCurveFlags): ThresholdConfig {
+  return { ...topology.thresholds, candidate: Math.min(topology.thresholds.candidate, ...(flags.taus ?? DEFAULT_TAUS)) };
+}
+
 async function scoreTopology(topology: CompiledTopology, flags: FilterCurveFlags, io: TrainCommandIo): Promise<ImageScores[]> {
   const store = openStore(topology);
   const ingest = topology.stages.find((s) => s.kind === 'ingest' && s.options.split === 'unlabeled');
@@ -126,8 +131,7 @@ async function scoreTopology(topology: CompiledTopology, flags: FilterCurveFlags
   if (truth.size === 0) throw new Error(`${annotations}: not found — the curve needs the unlabeled split's hidden truth (the shapes corpus writes it)`);
   return withTeacher(topology, flags, io, async (teacher, batchSize, maxImagePixels) => {
     let last = 0;
-    // The curve needs every detection down to the lowest τ, whatever the topology's candidate threshold.
-    const thresholds: ThresholdConfig = { ...topology.thresholds, candidate: Math.min(topology.thresholds.candidate, ...(flags.taus ?? DEFAULT_TAUS)) };
+    const thresholds = curveThresholds(topology, flags);
     return scoreUnlabeled(store, teacher, {
       prefix: ingest.options.prefix,
       truth,
@@ -149,7 +153,7 @@ async function scoreCalibration(topology: CompiledTopology, flags: FilterCurveFl
   const dataset = await loadCocoDataset(openStore(topology), annotations, { inputSize: topology.teacher.inputSize });
   return withTeacher(topology, flags, io, async (teacher, batchSize) => {
     io.stderr.write(`  teacher: ${dataset.images.length} images of ${annotations} (${look === 'shift' ? "in the unlabeled domain's look" : 'as they are'}) to choose τ\n`);
-    const thresholds: ThresholdConfig = { ...topology.thresholds, candidate: Math.min(topology.thresholds.candidate, ...(flags.taus ?? DEFAULT_TAUS)) };
+    const thresholds = curveThresholds(topology, flags);
     return scoreLabeled(teacher, dataset, { thresholds, batchSize, shift: look === 'shift' ? DOMAIN_SHIFT : undefined });
   });
 }
