@@ -38,6 +38,7 @@ export interface TrainFlags {
   test?: string;
   seed?: number;
   augment?: string;
+  initFrom?: string;
   backend?: BackendName;
   set?: string[];
 }
@@ -66,6 +67,8 @@ export interface TrainPlan {
   /** Training-time augmentation: teacher strong (zoom + colour), labeled-only student flips. */
   augment: AugmentOptions;
   augmentName: string;
+  /** Store prefix of a saved model to start from (ignored when resuming). */
+  initFrom?: string;
   resume: boolean;
   /** Evaluation post-processing: the topology's thresholds, as the teacher stage applies them. */
   postprocess: { scoreThreshold: number; topKPerLevel: number; nmsIou: number; maxDetections: number };
@@ -105,7 +108,8 @@ export function trainCommand(io: TrainCommandIo = { stdout: process.stdout, stde
     .option('--labeled <key>', 'COCO annotations of the training split [the labeled ingest stage\'s]')
     .option('--test <key>', 'COCO annotations of the held-out split [the student stage\'s evalAnnotations]')
     .option('--seed <n>', 'seed of shuffling and augmentation', parseInteger)
-    .option('--augment <preset>', 'augmentation: none | flip | strong (zoom + colour jitter) [teacher: strong, student: flip]')
+    .option('--augment <preset>', 'augmentation: none | flip | strong (zoom + colour jitter) | shift (strong + the unlabeled domain\'s look) [teacher: strong, student: flip]')
+    .option('--init-from <prefix>', 'start from the model saved under this store prefix (fine-tuning) instead of random weights')
     .addOption(new Option('--backend <name>', 'compute backend [the topology\'s]').choices(BACKEND_NAMES))
     .option('--set <path=value>', 'override a topology field (repeatable)', (v: string, prev: string[] = []) => [...prev, v]);
 
@@ -181,6 +185,7 @@ export function planTraining(topology: CompiledTopology, role: TrainRole, flags:
     seed: flags.seed ?? defaults.seed,
     augmentName,
     augment: augmentPreset(augmentName),
+    initFrom: flags.initFrom,
     resume: flags.resume ?? false,
     postprocess: {
       scoreThreshold: topology.thresholds.candidate,
@@ -215,6 +220,7 @@ export async function runTraining(plan: TrainPlan, io: TrainCommandIo, options: 
       resume: plan.resume,
       seed: plan.seed,
       augment: plan.augment,
+      initFrom: plan.initFrom,
       postprocess: plan.postprocess,
       onProgress: progress.update,
       logger,
@@ -237,7 +243,9 @@ export async function runTraining(plan: TrainPlan, io: TrainCommandIo, options: 
       io.stdout.write(`stopped early; checkpoint ${result.checkpoint ?? '(none)'} — rerun with --resume to continue\n`);
       return result;
     }
-    await saveDetector(result.detector, plan.store, plan.out, { trainedSteps: result.step, labeled: plan.labeled, AP: result.metrics?.AP ?? null });
+    // Provenance in model.json: a fine-tuned model says what it started from and how its images were augmented.
+    const provenance = { augment: plan.augmentName, ...(plan.initFrom !== undefined ? { initFrom: plan.initFrom } : {}) };
+    await saveDetector(result.detector, plan.store, plan.out, { trainedSteps: result.step, labeled: plan.labeled, AP: result.metrics?.AP ?? null, ...provenance });
     io.stdout.write(`model saved to ${plan.store.describe()}/${plan.out}/model.json (checkpoints under ${plan.checkpointPrefix}/)\n`);
     if (result.metrics) {
       io.stdout.write(`COCO evaluation on ${plan.test} (${result.metrics.numImages} images):\n${formatCocoSummary(result.metrics)}\n\n${formatCocoPerCategory(result.metrics)}\n`);

@@ -120,7 +120,8 @@ export function paintBackground(canvas: Canvas, bg: BackgroundSpec): void {
   }
 }
 
-function textureSampler(tex: BackgroundTexture, width: number, height: number): (x: number, y: number) => number {
+/** The luminance offset a background texture adds at (x, y); also used by the training-time domain-shift augmentation. */
+export function textureSampler(tex: BackgroundTexture, width: number, height: number): (x: number, y: number) => number {
   switch (tex.kind) {
     case 'none':
       return () => 0;

@@ -136,6 +136,18 @@ export function emptyVsNonEmptyAuc(images: readonly ImageScores[], score: (im: I
   return wins / (empty.length * nonEmpty.length);
 }
 
+/**
+ * The AUC against the empty images separately for images with 1, 2, …, `maxCount - 1` and ≥ `maxCount` objects:
+ * where the teacher's scores fail to tell objects from clutter. NaN for a group without images.
+ */
+export function aucByObjectCount(images: readonly ImageScores[], maxCount = 4): number[] {
+  const empty = images.filter((im) => im.objects === 0);
+  return Array.from({ length: maxCount }, (_, i) => {
+    const k = i + 1;
+    return emptyVsNonEmptyAuc([...empty, ...images.filter((im) => (k === maxCount ? im.objects >= k : im.objects === k))]);
+  });
+}
+
 /** Splits images into a calibration half and a held-out half (alternating by key order, so both see every kind). */
 export function splitHalves(images: readonly ImageScores[]): { calibration: ImageScores[]; heldOut: ImageScores[] } {
   const sorted = [...images].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

@@ -7,6 +7,7 @@
 import type { Box } from '../boxes/box.ts';
 import { PAD_VALUE } from '../image/letterbox.ts';
 import type { SeededRng } from './rng.ts';
+import { DOMAIN_SHIFT, shiftImage, type ShiftOptions } from './shift_augment.ts';
 
 export interface AugmentOptions {
   /** Mirror left–right with probability ½. */
@@ -17,6 +18,8 @@ export interface AugmentOptions {
   colour: number;
   /** A box whose visible part keeps less than this share of its area after the zoom is dropped. */
   minVisible: number;
+  /** The unlabeled domain's look (src/train/shift_augment.ts), applied after flip, zoom and colour. Absent = off. */
+  shift?: ShiftOptions;
 }
 
 /** Flips only: the historical default. */
@@ -25,9 +28,12 @@ export const FLIP_ONLY: Readonly<AugmentOptions> = Object.freeze({ flip: true, s
 /** What the bundled teacher is trained with. */
 export const STRONG_AUGMENT: Readonly<AugmentOptions> = Object.freeze({ flip: true, scale: [0.6, 1.5] as const, colour: 0.35, minVisible: 0.4 });
 
+/** Strong plus the unlabeled domain's look: for a teacher whose filter must work on the shifted corpus. */
+export const SHIFT_AUGMENT: Readonly<AugmentOptions> = Object.freeze({ ...STRONG_AUGMENT, shift: DOMAIN_SHIFT });
+
 export const NO_AUGMENT: Readonly<AugmentOptions> = Object.freeze({ flip: false, scale: [1, 1] as const, colour: 0, minVisible: 0.4 });
 
-/** Parses `none` | `flip` | `strong` (the CLI's and topology's names). */
+/** Parses `none` | `flip` | `strong` | `shift` (the CLI's and topology's names). */
 export function augmentPreset(name: string): AugmentOptions {
   switch (name) {
     case 'none':
@@ -36,8 +42,10 @@ export function augmentPreset(name: string): AugmentOptions {
       return { ...FLIP_ONLY };
     case 'strong':
       return { ...STRONG_AUGMENT };
+    case 'shift':
+      return { ...SHIFT_AUGMENT };
     default:
-      throw new Error(`unknown augmentation '${name}' (expected none, flip or strong)`);
+      throw new Error(`unknown augmentation '${name}' (expected none, flip, strong or shift)`);
   }
 }
 
@@ -142,7 +150,7 @@ function sample(pixels: Uint8Array, size: number, x: number, y: number, k: numbe
   return pixels[(y * size + x) * 3 + k];
 }
 
-/** One image through flip, zoom and colour jitter. */
+/** One image through (when `options.shift`) the domain-shift look, then flip, zoom and colour jitter. */
 export function augmentImage(
   image: { pixels: Uint8Array; boxes: readonly Box[]; classIds: readonly number[] },
   size: number,
@@ -150,6 +158,8 @@ export function augmentImage(
   options: AugmentOptions,
 ): AugmentedImage {
   const draw = drawAugment(size, rng, options);
+  // The shift comes first, on the letterboxed image whose padding is still exact grey (it leaves padding alone).
+  const shifted = options.shift ? shiftImage(image.pixels, size, image.boxes, rng, options.shift) : image.pixels;
   const { boxes, classIds } = augmentBoxes(image.boxes, image.classIds, size, draw, options.minVisible);
-  return { pixels: augmentPixels(image.pixels, size, draw), boxes, classIds, flipped: draw.flip };
+  return { pixels: augmentPixels(shifted, size, draw), boxes, classIds, flipped: draw.flip };
 }

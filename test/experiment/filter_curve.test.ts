@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend/backend.ts';
 import { runFilterCurve, type FilterCurveReport } from '../../src/cli/filter_curve.ts';
 import { generateCorpus } from '../../src/corpus/index.ts';
-import { calibratePerClass, emptyVsNonEmptyAuc, filterCurve, keepRates, meetsGoal, splitHalves, tauMeetingGoal, type ImageScores } from '../../src/experiment/filter_curve.ts';
+import { aucByObjectCount, calibratePerClass, emptyVsNonEmptyAuc, filterCurve, keepRates, meetsGoal, splitHalves, tauMeetingGoal, type ImageScores } from '../../src/experiment/filter_curve.ts';
 import { LocalStore } from '../../src/io/local_store.ts';
 import { compileTopology } from '../../src/topology/index.ts';
 import { saveTinyTeacher } from '../stages/teacher/fixtures.ts';
@@ -71,6 +71,12 @@ test('the AUC of the best score: the chance a non-empty image outscores an empty
   assert.ok(Number.isNaN(emptyVsNonEmptyAuc([image('e', 0, [0.1])])));
 });
 
+test('the AUC by object count compares each group with all empty images', () => {
+  const images = [image('e1', 0, [0.2]), image('e2', 0, [0.6]), image('one', 1, [0.4]), image('two', 2, [0.9]), image('five', 5, [0.1]), image('four', 4, [0.7])];
+  assert.deepEqual(aucByObjectCount(images), [0.5, 1, Number.NaN, 0.5]);
+  assert.deepEqual(aucByObjectCount(images, 2), [0.5, 4 / 6]);
+});
+
 test('halves alternate in key order, so both hold every kind of image', () => {
   const images = ['d', 'a', 'c', 'b'].map((k, i) => image(k, i % 2, [0]));
   const { calibration, heldOut } = splitHalves(images);
@@ -113,7 +119,18 @@ test('distillery filter-curve: runs the teacher over a tiny corpus once, prints 
     assert.match(first.stdout.text, /\| τ \| empty images kept \| non-empty images kept \| meets the goal \|/);
     assert.match(first.stdout.text, /\| 0\.5 \| \d+\.\d% \| \d+\.\d% \| (yes|no) \|/);
     assert.match(first.stdout.text, /ROC AUC of the best detection score, non-empty vs empty: \d\.\d{3}/);
+    assert.match(first.stdout.text, /The same AUC by the image's number of objects: 1: (\d\.\d{3}|n\/a), 2: .*, ≥ 4: (\d\.\d{3}|n\/a)\./);
+    assert.equal(report.aucByObjects.length, 4);
     assert.match(first.stdout.text, /Topology's filter \(hardLabel 0\.5\): empty kept/);
+
+    // τ from the labeled test split alone (in the shifted look), reported on the unlabeled images.
+    const calibrated = io();
+    const withTau = await runFilterCurve({ topology: topologyFile, limit: 0, taus: [0.3, 0.5, 0.7], scores: out, calibrate: 'corpus/test/annotations.json', calibrateLook: 'shift' }, calibrated);
+    assert.equal(withTau.labeledTau?.images, 2);
+    assert.equal(withTau.labeledTau?.look, 'shift');
+    assert.deepEqual(withTau.labeledTau?.unlabeled, keepRates(report.scores, withTau.labeledTau?.tau ?? Number.NaN));
+    assert.match(calibrated.stdout.text, /τ chosen on labeled images only \(corpus\/test\/annotations\.json, 2 images, in the unlabeled domain's look; the largest keeping 90% of them\): \d\.\d{3}; on the unlabeled images it keeps empty kept/);
+    await assert.rejects(runFilterCurve({ topology: topologyFile, limit: 0, scores: out, calibrate: 'corpus/nowhere.json' }, io()), /corpus\/nowhere\.json/);
 
     const again = await runFilterCurve({ topology: topologyFile, limit: 0, taus: [0.3, 0.5, 0.7], scores: out }, io());
     assert.deepEqual(again.curve, report.curve);

@@ -17,6 +17,7 @@ import {
   STRONG_AUGMENT,
   type AugmentDraw,
 } from '../../src/train/augment.ts';
+import { DOMAIN_SHIFT } from '../../src/train/shift_augment.ts';
 import { disposeBatch, trainingBatches, type DetectionDataset } from '../../src/train/dataset.ts';
 import { SeededRng } from '../../src/train/rng.ts';
 import { TINY_DETECTOR } from './fixtures.ts';
@@ -124,7 +125,8 @@ test('presets parse by name; an unknown name is a clear error', () => {
   assert.deepEqual(augmentPreset('strong'), STRONG_AUGMENT);
   assert.deepEqual(augmentPreset('flip'), FLIP_ONLY);
   assert.deepEqual(augmentPreset('none'), NO_AUGMENT);
-  assert.throws(() => augmentPreset('heavy'), /unknown augmentation 'heavy' \(expected none, flip or strong\)/);
+  assert.deepEqual(augmentPreset('shift'), { ...STRONG_AUGMENT, shift: DOMAIN_SHIFT });
+  assert.throws(() => augmentPreset('heavy'), /unknown augmentation 'heavy' \(expected none, flip, strong or shift\)/);
 });
 
 test('augmented batch streams are reproducible from the position and rng state, without leaking tensors', async () => {

@@ -99,6 +99,27 @@ test('train teacher: trains, saves model.json at the teacher checkpoint, prints 
   assert.equal((await readLatest(tmp.store, 'models/teacher/training'))?.step, 5);
 });
 
+test('train teacher --init-from starts from a saved model\'s weights; --augment shift trains with the domain-shift look', async () => {
+  await run(['teacher', '--topology', topologyFile, '--steps', '1', '--out', 'init/teacher']);
+  // One step at a vanishing learning rate: the saved model is the one it started from; without --init-from a fresh random one.
+  const still = ['--steps', '1', '--lr', '1e-12', '--warmup', '0'];
+  await run(['teacher', '--topology', topologyFile, ...still, '--init-from', 'init/teacher', '--out', 'init/copied']);
+  await run(['teacher', '--topology', topologyFile, ...still, '--out', 'init/fresh']);
+  const weights = async (prefix: string): Promise<Float32Array> => {
+    const bytes = await tmp.store.get(`${prefix}/group1-shard1of1.bin`);
+    return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  };
+  const maxDiff = (a: Float32Array, b: Float32Array): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+  const init = await weights('init/teacher');
+  assert.ok(maxDiff(await weights('init/copied'), init) < 1e-6);
+  assert.ok(maxDiff(await weights('init/fresh'), init) > 1e-2);
+  const shifted = await run(['teacher', '--topology', topologyFile, '--steps', '2', '--init-from', 'init/teacher', '--augment', 'shift', '--out', 'init/shifted']);
+  assert.match(shifted.out, /teacher: step 2\/2; 2 steps in/);
+  const card = JSON.parse(new TextDecoder().decode(await tmp.store.get('init/shifted/model.json'))) as { userDefinedMetadata: { distillery: Record<string, unknown> } };
+  assert.deepEqual([card.userDefinedMetadata.distillery.initFrom, card.userDefinedMetadata.distillery.augment, card.userDefinedMetadata.distillery.trainedSteps], ['init/teacher', 'shift', 2]);
+  await assert.rejects(run(['teacher', '--topology', topologyFile, '--steps', '1', '--init-from', 'init/missing', '--out', 'init/x']), /init\/missing/);
+});
+
 test('train student needs --labeled-only and then trains the student preset next to the student checkpoints', async () => {
   await assert.rejects(run(['student', '--topology', topologyFile]), /pass --labeled-only/);
   const result = await run(['student', '--topology', topologyFile, '--labeled-only', '--steps', '2', '--test', 'corpus/labeled/annotations.json']);
