@@ -186,6 +186,7 @@ class Supervised {
       if (this.finishing) return;
       if (signal !== 'SIGKILL') say(`${this.stage} exited (${signal ?? code}); restarting: ${this.child.stderr().trim().split('\n').slice(-3).join(' | ').slice(0, 400)}`);
       await sleep(1000);
+      if (this.finishing) return;
       this.restarts += 1;
       this.child = spawnStage(this.stage, this.file);
     }
@@ -203,6 +204,9 @@ class Supervised {
   }
 
   async finish(): Promise<number | null> {
+    // A stage caught between a crash (a fault's after-effect) and its restart has no process to stop gracefully:
+    // the exit code would be the crash's, and the restart would outlive the run. Let the restart happen first.
+    while (this.child.child.exitCode !== null || this.child.child.signalCode !== null) await sleep(200);
     this.finishing = true;
     const { code } = await this.child.stop(120_000);
     await this.loop;

@@ -13,8 +13,10 @@ interface ChaosResult {
   dlq: number;
   duplicates: number;
   lost: number;
+  strays: number;
   faults: { teacherKills: number; studentKills: number; brokerRestarts: number; s3Outages: number };
   student: { offsetsCover: number; samplesTrained: number; studentDlq: number };
+  exits: { student: number | null; teachers: Array<number | null> };
   ok: boolean;
 }
 
@@ -34,6 +36,8 @@ test('npm run chaos -- --short: a teacher and the student SIGKILLed, the broker 
   assert.ok(r.faults.teacherKills >= 1 && r.faults.studentKills >= 1 && r.faults.brokerRestarts >= 1 && r.faults.s3Outages >= 1, JSON.stringify(r.faults));
   assert.equal(r.student.offsetsCover, r.samples, 'the student checkpointed past every sample');
   assert.equal(r.student.samplesTrained, r.samples - r.student.studentDlq, 'and trained each of them');
-  assert.equal(r.ok, true);
+  assert.equal(r.strays, 0, 'no outcome for an image that was never published');
+  assert.deepEqual(r.exits, { student: 0, teachers: [0, 0] }, `every stage drains and exits 0 when stopped; stdout:\n${out.slice(-3000)}`);
+  assert.equal(r.ok, true, JSON.stringify(r));
   assert.equal(code, 0, out.slice(-2000));
 });
