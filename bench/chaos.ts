@@ -206,7 +206,11 @@ class Supervised {
   async finish(): Promise<number | null> {
     // A stage caught between a crash (a fault's after-effect) and its restart has no process to stop gracefully:
     // the exit code would be the crash's, and the restart would outlive the run. Let the restart happen first.
-    while (this.child.child.exitCode !== null || this.child.child.signalCode !== null) await sleep(200);
+    // A just-restarted one is stopped once it runs (its first status line): a SIGTERM before the stage has set its
+    // handler would end it by the signal, not by a drain.
+    const running = (): boolean =>
+      this.child.child.exitCode === null && this.child.child.signalCode === null && this.child.stderr().includes(`${this.stage}: `);
+    for (let waited = 0; !running() && waited < 120_000; waited += 200) await sleep(200);
     this.finishing = true;
     const { code } = await this.child.stop(120_000);
     await this.loop;
