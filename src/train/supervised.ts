@@ -1,4 +1,5 @@
 // Supervised detector training on a labeled COCO split (the teacher, and the labeled-only baseline student), resumable.
+import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { generateAnchors } from '../boxes/anchors.ts';
 import type { CocoMetrics } from '../eval/coco_eval.ts';
 import { evaluateDetector } from '../eval/evaluate_detector.ts';
@@ -220,6 +221,9 @@ export async function trainSupervised(options: SupervisedTrainOptions): Promise<
       emit({ kind: 'step', step, steps: options.steps, lr, losses, ms });
       if (evalEvery > 0 && step % evalEvery === 0 && step < options.steps) await evaluate(options.evalImages ?? 0);
       if (options.checkpointEvery > 0 && step % options.checkpointEvery === 0) await checkpoint();
+      // A step on tfjs-node resolves without a turn of the event loop, so SIGINT/SIGTERM (and timers) would never
+      // get to abort the run: let I/O in between steps.
+      await yieldToIo();
     }
     if (step !== checkpointedStep) await checkpoint();
     const metrics = stopped ? undefined : await evaluate(0);

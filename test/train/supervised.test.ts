@@ -88,6 +88,28 @@ test('training reduces the loss, evaluates, checkpoints every N steps and keeps 
   result.detector.model.dispose();
 });
 
+test('a stop requested from the event loop (as a SIGINT/SIGTERM handler does) ends the run between steps', async () => {
+  const controller = new AbortController();
+  const steps: number[] = [];
+  const result = await trainSupervised(
+    options('runs/macrotask-stop', {
+      test: undefined,
+      steps: 40,
+      checkpointEvery: 0,
+      signal: controller.signal,
+      onProgress: (e) => {
+        // A signal handler runs in its own event-loop turn, never inside the training loop's promise chain.
+        if (e.kind === 'step' && e.step === 2) setImmediate(() => controller.abort());
+        if (e.kind === 'step') steps.push(e.step);
+      },
+    }),
+  );
+  assert.equal(result.stopped, true);
+  assert.deepEqual(steps, [1, 2], 'the step after the request is not started');
+  assert.equal((await readLatest(tmp.store, 'runs/macrotask-stop'))?.step, 2, 'and where it stopped is saved');
+  result.detector.model.dispose();
+});
+
 test('stopped by its signal and resumed, a run ends with the same weights as an uninterrupted one', async () => {
   // Both runs start from the same saved weights (a fresh build draws its own random initialization).
   const init = buildDetector(TINY_DETECTOR);
