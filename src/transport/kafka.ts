@@ -680,6 +680,8 @@ export class KafkaTransportConsumer implements Consumer {
   /** The current kafkajs run's direct commit (see the header); undefined until its first batch. */
   private commitDirect: CommitOffsets | undefined;
   private readonly inFlight = new Set<string>();
+  /** Per partition, settles when this member's batch on it (of whatever generation) has finished. */
+  private readonly batchDone = new Map<string, Promise<void>>();
   private readonly highWatermarks = new Map<string, number>();
   private readonly pausedTopics = new Set<string>();
   private readonly pausedPartitions = new Set<string>();
@@ -1078,6 +1080,13 @@ export class KafkaTransportConsumer implements Consumer {
     const all = kp.batch.messages.map(toConsumed);
     const high = parseOffset(kp.batch.highWatermark);
     this.highWatermarks.set(key, Math.max(high, this.highWatermarks.get(key) ?? 0));
+    // A batch of the previous generation on this partition may still be committing its transaction (a stale batch
+    // may finish). The committed offset this one starts from must be read after that commit, or both would produce
+    // outputs for the same messages — seen when a partition stayed with this member across a rebalance while
+    // inference ran off the event loop.
+    for (let prior = this.batchDone.get(key); prior !== undefined; prior = this.batchDone.get(key)) await prior;
+    let finished!: () => void;
+    this.batchDone.set(key, new Promise<void>((resolve) => (finished = resolve)));
     this.inFlight.add(key);
     try {
       if (this.exactlyOnce) {
@@ -1138,6 +1147,8 @@ export class KafkaTransportConsumer implements Consumer {
       }
     } finally {
       this.inFlight.delete(key);
+      this.batchDone.delete(key);
+      finished();
     }
     // Hand the rebalance to kafkajs so it rejoins now rather than at its next heartbeat.
     if (this.rebalance !== undefined && this.generation === generation && this.running) throw this.rebalance;

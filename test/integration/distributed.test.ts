@@ -235,11 +235,17 @@ test('a teacher worker killed with SIGKILL mid-batch and restarted loses no imag
   });
   const stopped = await second.stop();
   assert.equal(stopped.code, 0, second.stderr());
-  const committed = (await admin.groupOffsets(`teacher-${id}`, topology.topics.images.name)).reduce((s, p) => s + Number(p.offset), 0);
-  assert.equal(committed, IMAGES, 'after the restart the group committed every image');
+  const offsets = await admin.groupOffsets(`teacher-${id}`, topology.topics.images.name);
+  const committed = offsets.reduce((s, p) => s + Number(p.offset), 0);
+  const where = JSON.stringify({ committed: offsets, watermarks: await admin.topicOffsets(topology.topics.images.name) });
+  assert.equal(committed, IMAGES, `after the restart the group committed every image: ${where}\n${second.stderr().slice(-3000)}`);
   // Exactly-once: the killed worker's open transaction was aborted when the partition's new owner registered, so
   // read_committed readers see one outcome per image.
   const outcomes = [...(await readTopic(topology.topics.samples.name)), ...(await readTopic(topology.topics.rejected.name))];
+  const seen = new Map<string, string[]>();
+  for (const m of outcomes) seen.set(m.key, [...(seen.get(m.key) ?? []), `${m.topic}[${m.partition}]@${m.offset}`]);
+  const twice = [...seen].filter(([, at]) => at.length > 1);
+  assert.deepEqual(twice, [], `outcomes read twice (key → where):\n${second.stderr().slice(-4000)}`);
   assert.equal(outcomes.length, IMAGES);
-  assert.equal(new Set(outcomes.map((m) => m.key)).size, IMAGES);
+  assert.equal(seen.size, IMAGES);
 });
