@@ -14,6 +14,7 @@ import {
   drawAugment,
   FLIP_ONLY,
   NO_AUGMENT,
+  SHIFT_AUGMENT,
   STRONG_AUGMENT,
   type AugmentDraw,
 } from '../../src/train/augment.ts';
@@ -129,7 +130,8 @@ test('presets parse by name; an unknown name is a clear error', () => {
   assert.throws(() => augmentPreset('heavy'), /unknown augmentation 'heavy' \(expected none, flip, strong or shift\)/);
 });
 
-test('augmented batch streams are reproducible from the position and rng state, without leaking tensors', async () => {
+for (const [name, augment] of [['strong', STRONG_AUGMENT], ['shift', SHIFT_AUGMENT]] as const) {
+test(`${name}-augmented batch streams are reproducible from the position and rng state, without leaking tensors`, async () => {
   await initBackend('cpu');
   const anchors = generateAnchors(detectorAnchorConfig(TINY_DETECTOR), 32, 32);
   const images = Array.from({ length: 5 }, (_, i) => {
@@ -140,7 +142,7 @@ test('augmented batch streams are reproducible from the position and rng state, 
   const dataset = { annotationsKey: 'a.json', inputSize: 32, categories: { numClasses: 2 }, gt: {}, images, skipped: [] } as unknown as DetectionDataset;
   const rng = new SeededRng(5);
   const before = tf.memory().numTensors;
-  const stream = trainingBatches(dataset, 3, rng, { anchors, shuffleSeed: 9, augment: STRONG_AUGMENT });
+  const stream = trainingBatches(dataset, 3, rng, { anchors, shuffleSeed: 9, augment });
   const first = stream.next().value;
   const position = first.position;
   const state = rng.state;
@@ -148,10 +150,11 @@ test('augmented batch streams are reproducible from the position and rng state, 
   const secondPixels = await second.images.data();
   const rng2 = new SeededRng(0);
   rng2.state = state;
-  const again = trainingBatches(dataset, 3, rng2, { anchors, shuffleSeed: 9, augment: STRONG_AUGMENT, start: position }).next().value;
+  const again = trainingBatches(dataset, 3, rng2, { anchors, shuffleSeed: 9, augment, start: position }).next().value;
   assert.deepEqual(await again.images.data(), secondPixels);
   assert.deepEqual(again.boxes, second.boxes);
   assert.deepEqual(again.flipped, second.flipped);
   for (const b of [first, second, again]) disposeBatch(b);
   assert.equal(tf.memory().numTensors, before);
 });
+}
