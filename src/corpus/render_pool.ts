@@ -1,5 +1,6 @@
 // A small pool of worker threads that render corpus images in parallel (size 0 renders on the calling thread).
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../util/start_worker.ts';
 import { renderImage, type ImageJob, type RenderedImage } from './render_image.ts';
 import type { WorkerRequest, WorkerResponse } from './render_worker.ts';
 
@@ -75,15 +76,6 @@ export class RenderPool {
   }
 }
 
-/**
- * Starts the worker: the compiled .js next to this file in a build; from the .ts sources (tsx), a
- * bootstrap that registers tsx inside the worker first, because Node 20 does not carry the loader
- * hooks of the main thread over to workers.
- */
 function startWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./render_worker.js', import.meta.url));
-  const entry = new URL('./render_worker.ts', import.meta.url).href;
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(boot, { eval: true });
+  return startModuleWorker(import.meta.url, 'render_worker');
 }

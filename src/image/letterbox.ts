@@ -125,15 +125,26 @@ export async function decodeLetterboxed(bytes: Uint8Array, size: number, limits:
       .flatten({ background: ALPHA_BACKGROUND })
       .toColourspace('srgb')
       .resize(w, h, { fit: 'fill', kernel: 'linear' })
-      .extend({ top: t.padY, bottom: size - h - t.padY, left: t.padX, right: size - w - t.padX, background: ALPHA_BACKGROUND })
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
-    if (data.length !== size * size * 3) throw new Error(`decoded ${data.length} bytes, expected ${size * size * 3}`);
+    if (data.length !== w * h * 3) throw new Error(`decoded ${data.length} bytes, expected ${w * h * 3}`);
+    const pixels = padInto(data, w, h, t);
     onStep?.('letterbox', (performance.now() - t0) / 1000);
-    return { pixels: new Uint8Array(data.buffer, data.byteOffset, data.length), transform: t };
+    return { pixels, transform: t };
   } catch (err) {
     throw new ImageDecodeError('corrupt-image', `corrupt or truncated image: ${(err as Error).message}`);
   }
+}
+
+/**
+ * The resized w × h RGB image placed at (padX, padY) on a size × size PAD_VALUE canvas. Done here rather than by
+ * sharp's extend, which for these small images cost about as much as the decode (bench/teacher_breakdown.ts).
+ */
+function padInto(rgb: Uint8Array, w: number, h: number, t: LetterboxTransform): Uint8Array {
+  const out = new Uint8Array(t.size * t.size * 3).fill(PAD_VALUE);
+  const row = w * 3;
+  for (let y = 0; y < h; y++) out.set(rgb.subarray(y * row, (y + 1) * row), ((t.padY + y) * t.size + t.padX) * 3);
+  return out;
 }
 
 /** Metadata blocks sharp extracted (a PNG eXIf/iTXt chunk can be any size). */

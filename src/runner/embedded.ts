@@ -7,6 +7,7 @@ import { startStage } from '../stages/start_stage.ts';
 import { consumerGroupOf } from '../topology/consumer_group.ts';
 import type { CompiledTopology, StageConfig } from '../topology/types.ts';
 import { MemoryTransport } from '../transport/memory.ts';
+import { startCpuMeter, type CpuUse } from '../util/cpu_meter.ts';
 import type { Logger } from '../util/logger.ts';
 
 export interface EmbeddedRunOptions {
@@ -31,6 +32,10 @@ export interface EmbeddedRunResult {
   /** The running stages (finished), for stage-specific accessors such as the student's history. */
   stages: RunningStage[];
   stoppedBy: 'completed' | 'signal';
+  /** CPU of the whole process (every thread) over the run's wall time. */
+  usage: CpuUse;
+  /** When the teacher had labelled every listed image (absent when it never did, e.g. a step budget ended the run first). */
+  teacherDrained?: { seconds: number; counters: Record<string, StageCounters> };
 }
 
 /** Opens the topology's store: a local directory or an S3 bucket (the transport stays in memory either way). */
@@ -46,6 +51,7 @@ export function openStore(topology: CompiledTopology): ObjectStore {
 export async function runEmbedded(options: EmbeddedRunOptions): Promise<EmbeddedRunResult> {
   const { topology, logger } = options;
   const store = options.store ?? openStore(topology);
+  const cpu = startCpuMeter();
   const capacity = topology.transport.kind === 'memory' ? topology.transport.capacity : 256;
   const transport = new MemoryTransport({ topicDefaults: { capacity } });
   // Created before any stage starts, so the bounded capacity applies (stages' own createTopics are no-ops then).
@@ -56,6 +62,8 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
   const running: { name: string; config: StageConfig; stage: RunningStage }[] = [];
+  // Until the teachers stop, the student shares this event loop with them (and ingest) and pauses between steps.
+  let teachersDone = false;
   const launch = (config: StageConfig): void => {
     for (let replica = 0; replica < config.parallelism; replica++) {
       const name = config.parallelism > 1 ? `${config.name}#${replica}` : config.name;
@@ -69,6 +77,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
         signal: controller.signal,
         onProgress: (counters) => options.onProgress?.(name, counters),
         metrics: observed?.metrics,
+        sharedEventLoop: () => !teachersDone,
       });
       observed?.follow(stage.done);
       running.push({ name, config, stage });
@@ -90,13 +99,19 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
   }
   ingests.filter((s) => !labeledFirst.includes(s)).forEach(launch);
   const byKind = (kind: StageConfig['kind']): RunningStage[] => running.filter((r) => r.config.kind === kind).map((r) => r.stage);
+  const snapshot = (): Record<string, StageCounters> => Object.fromEntries(running.map((r) => [r.name, { ...r.stage.counters }]));
+  let teacherDrained: EmbeddedRunResult['teacherDrained'];
   const failed = Promise.race(running.map((r) => r.stage.done.then(() => new Promise<never>(() => {}))));
 
   const pipelineDrained = (async () => {
     await Promise.all(byKind('ingest').map((s) => s.done));
     const teachers = topology.stages.filter((s) => s.kind === 'teacher');
     await transport.whenDrained(teachers.map((t) => ({ groupId: consumerGroupOf(topology, t.name), topic: topology.topics.images.name })), { signal: controller.signal });
+    const seconds = cpu().wallSeconds;
     await Promise.all(byKind('teacher').map((s) => s.stop()));
+    teachersDone = true;
+    // After the stop: the teacher counts a model batch just after committing it, so at the drain the last one may be missing.
+    teacherDrained = { seconds, counters: snapshot() };
     logger.info('teacher drained the images topic');
   })();
 
@@ -128,7 +143,5 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
     await Promise.allSettled(running.map((r) => r.stage.done));
     options.signal?.removeEventListener('abort', onAbort);
   }
-  const counters: Record<string, StageCounters> = {};
-  for (const r of running) counters[r.name] = { ...r.stage.counters };
-  return { counters, transport, store, stages: running.map((r) => r.stage), stoppedBy };
+  return { counters: snapshot(), transport, store, stages: running.map((r) => r.stage), stoppedBy, usage: cpu(), teacherDrained };
 }

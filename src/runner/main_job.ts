@@ -30,6 +30,7 @@ import { waitForMessages } from '../transport/transport.ts';
 import type { MemoryTransport } from '../transport/memory.ts';
 import { createLogger, type Logger } from '../util/logger.ts';
 import { openStore, runEmbedded } from './embedded.ts';
+import { formatPipelineUse, pipelineUse } from './pipeline_use.ts';
 
 /** Store prefix of the default corpus the main job generates when the store has none. */
 export const CORPUS_PREFIX = 'corpus';
@@ -105,6 +106,9 @@ export async function runMainJob(options: MainJobOptions): Promise<MainJobResult
   let transport: MemoryTransport | undefined = pipeline.transport;
   try {
     if (pipeline.stoppedBy === 'signal') throw new Error('stopped before the run finished; the student checkpoint is kept');
+    const use = formatPipelineUse(pipelineUse(topology, pipeline), os.availableParallelism());
+    io.stderr.write(`${use}\n`);
+    logger.info({ use: pipelineUse(topology, pipeline) }, 'pipeline finished');
     const filter = await filterStats(topology, store, pipeline.transport, pipeline.counters);
     await pipeline.transport.close();
     transport = undefined;
@@ -179,7 +183,7 @@ export async function runMainJob(options: MainJobOptions): Promise<MainJobResult
       grid,
     };
     const paths = await writeReport(topology.runDir, report);
-    const summary = `${formatSummaryTable(report)}\n\nreport: ${paths.html}\nmetrics: ${paths.metrics}\n`;
+    const summary = `${formatSummaryTable(report)}\n\n${use}\nreport: ${paths.html}\nmetrics: ${paths.metrics}\n`;
     io.stdout.write(`\n${summary}`);
     return { runId, runDir: topology.runDir, report, paths, summary };
   } finally {

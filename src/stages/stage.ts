@@ -21,6 +21,12 @@ export interface StageContext<S extends StageConfig = StageConfig> {
   onProgress?: (counters: Readonly<StageCounters>) => void;
   /** Prometheus metrics of this stage (label already bound); absent when nothing exports them. */
   metrics?: StageMetrics;
+  /**
+   * Other stages run on this thread's event loop (the embedded runner): a stage whose steps block the loop (the
+   * student's training) leaves it a share of the time between steps, or their I/O chains stall behind it. Asked
+   * after every step: false once the others are done.
+   */
+  sharedEventLoop?: () => boolean;
 }
 
 /** A started stage: `done` settles when it finishes (finite input) or after `stop()` drained it. */

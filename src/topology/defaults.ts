@@ -28,6 +28,8 @@ export const DEFAULT_TEACHER_OPTIONS: Readonly<Omit<TeacherStageOptions, 'checkp
   maxObjectBytes: 64 * 1024 * 1024,
   maxBatchWaitMs: 200,
   filter: true,
+  // bench/embedded_cores.ts and npm run bench:pipeline: faster in both runners (docs/benchmarks.md).
+  inferenceThread: true,
 });
 
 export const DEFAULT_STUDENT_OPTIONS: Readonly<Omit<StudentStageOptions, 'checkpointPrefix' | 'evalAnnotations'>> = Object.freeze({

@@ -71,7 +71,7 @@ function stageSummary(t: CompiledTopology, stage: StageConfig): string {
     }
     case 'teacher': {
       const o = stage.options;
-      return `${stage.input} → checkpoint ${o.checkpoint}, batch ${o.batchSize} (wait ≤ ${formatDuration(o.maxBatchWaitMs)}), ${o.fetchConcurrency} fetches${o.filter ? '' : ', filter off'}${idle(t, stage)}`;
+      return `${stage.input} → checkpoint ${o.checkpoint}, batch ${o.batchSize} (wait ≤ ${formatDuration(o.maxBatchWaitMs)}), ${o.fetchConcurrency} fetches${o.inferenceThread ? ', inference thread' : ''}${o.filter ? '' : ', filter off'}${idle(t, stage)}`;
     }
     case 'student': {
       const o = stage.options;

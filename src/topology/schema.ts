@@ -219,6 +219,7 @@ export const teacherOptionsSchema = mapping({
   maxObjectBytes: positiveInt().default(DEFAULT_TEACHER_OPTIONS.maxObjectBytes),
   maxBatchWaitMs: duration().default(DEFAULT_TEACHER_OPTIONS.maxBatchWaitMs),
   filter: boolean().default(DEFAULT_TEACHER_OPTIONS.filter),
+  inferenceThread: boolean().default(DEFAULT_TEACHER_OPTIONS.inferenceThread),
 });
 
 export const studentOptionsSchema = mapping({

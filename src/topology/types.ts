@@ -85,6 +85,11 @@ export interface TeacherStageOptions {
    * them on as samples with no hard labels (all background, soft labels only) — the unfiltered ablation.
    */
   filter: boolean;
+  /**
+   * Run the teacher's forward pass and NMS in a worker thread of their own (its own TensorFlow context), so they
+   * overlap the stage thread's fetching, encoding, producing — and, in the embedded runner, the student's training.
+   */
+  inferenceThread: boolean;
 }
 
 export interface StudentStageOptions {

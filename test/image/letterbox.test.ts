@@ -45,3 +45,30 @@ test('JPEG round trip at model size keeps the pixels close', async () => {
   assert.ok(maxErr <= 4, `max error ${maxErr}`);
   await assert.rejects(decodeRgb(await encodeJpeg(img.pixels, 128), 64), /expected a 64×64/);
 });
+
+test("the letterbox equals sharp's own extend of the resized image, byte for byte (the padding is done in JS)", async () => {
+  // Noise, so every pixel of the resized area matters; sizes with odd padding on either side, alpha and grey inputs.
+  const noise = (width: number, height: number, channels: 1 | 3 | 4): Promise<Buffer> => {
+    const raw = Buffer.alloc(width * height * channels);
+    for (let i = 0; i < raw.length; i++) raw[i] = (i * 73 + (i >> 5) * 151) % 256;
+    return sharp(raw, { raw: { width, height, channels } }).png().toBuffer();
+  };
+  const inputs = [await noise(201, 97, 3), await noise(33, 170, 3), await noise(90, 91, 4), await noise(150, 64, 1), await jpeg(128, 128, [1, 2, 3])];
+  for (const bytes of inputs) {
+    const got = await decodeLetterboxed(bytes, 128);
+    const t = got.transform;
+    const w = Math.max(1, Math.round(t.width * t.scale));
+    const h = Math.max(1, Math.round(t.height * t.scale));
+    const grey = { r: PAD_VALUE, g: PAD_VALUE, b: PAD_VALUE };
+    const reference = await sharp(bytes)
+      .rotate()
+      .flatten({ background: grey })
+      .toColourspace('srgb')
+      .resize(w, h, { fit: 'fill', kernel: 'linear' })
+      .extend({ top: t.padY, bottom: 128 - h - t.padY, left: t.padX, right: 128 - w - t.padX, background: grey })
+      .raw({ depth: 'uchar' })
+      .toBuffer();
+    assert.equal(got.pixels.length, reference.length);
+    assert.ok(Buffer.from(got.pixels).equals(reference), `${t.width}×${t.height}: identical pixels`);
+  }
+});

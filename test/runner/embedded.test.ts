@@ -10,6 +10,7 @@ import { generateCorpus } from '../../src/corpus/index.ts';
 import { LocalStore } from '../../src/io/local_store.ts';
 import { decodeRejection } from '../../src/messages/index.ts';
 import { runEmbedded } from '../../src/runner/embedded.ts';
+import { pipelineUse } from '../../src/runner/pipeline_use.ts';
 import { compileTopology } from '../../src/topology/index.ts';
 import { waitForMessages } from '../../src/transport/transport.ts';
 import { silentLogger } from '../../src/util/logger.ts';
@@ -60,6 +61,14 @@ test('ingest → teacher → filter → student: counts add up, bad images are r
     assert.equal(keys.size, ingested, 'no image twice');
     const reasons = rejected.map((m) => decodeRejection(m.value).reason).sort();
     assert.deepEqual(reasons, ['corrupt-image', 'empty-object', 'not-an-image']);
+
+    // What the main job reports about the run: CPU over wall, and the teacher's work when it drained the images.
+    assert.ok(result.usage.cpuSeconds > 0 && result.usage.wallSeconds > 0 && Number.isFinite(result.usage.cores));
+    assert.ok(result.teacherDrained !== undefined, 'the teacher drained the images topic');
+    const use = pipelineUse(topology, result);
+    assert.equal(use.teacherImages, ingested, 'every image was consumed by the time the teacher drained');
+    assert.equal(use.studentSteps, result.counters.student.steps);
+    assert.ok(use.whileLabelling.drained && use.whileLabelling.starvedSteps <= use.whileLabelling.steps);
 
     const steps = result.counters.student.steps;
     assert.ok(steps >= 1, `the student trained (${steps} steps)`);

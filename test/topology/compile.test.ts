@@ -97,7 +97,7 @@ describe('compileTopology defaults', () => {
         kind: 'teacher',
         parallelism: 1,
         input: 'images',
-        options: { checkpoint: 'models/teacher', batchSize: 8, fetchConcurrency: 8, maxImagePixels: 40e6, maxObjectBytes: 64 * 1024 * 1024, maxBatchWaitMs: 200, filter: true },
+        options: { checkpoint: 'models/teacher', batchSize: 8, fetchConcurrency: 8, maxImagePixels: 40e6, maxObjectBytes: 64 * 1024 * 1024, maxBatchWaitMs: 200, filter: true, inferenceThread: true },
       },
     ]);
   });
@@ -183,7 +183,7 @@ stages:
     assert.deepEqual(t.transport, { kind: 'kafka', brokers: ['a:9092', 'b:9093'], clientId: 'distillery', sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500 });
     assert.deepEqual(t.anchors.ratios, [0.5, 1, 2]);
     assert.deepEqual(t.student.levels, [3, 4]);
-    assert.deepEqual(stage(t, 'teacher').options, { checkpoint: 'm', batchSize: 16, fetchConcurrency: 8, maxImagePixels: 40e6, maxObjectBytes: 64 * 1024 * 1024, maxBatchWaitMs: 1500, filter: true });
+    assert.deepEqual(stage(t, 'teacher').options, { checkpoint: 'm', batchSize: 16, fetchConcurrency: 8, maxImagePixels: 40e6, maxObjectBytes: 64 * 1024 * 1024, maxBatchWaitMs: 1500, filter: true, inferenceThread: true });
     const ingest = stage(t, 'ingest').options;
     assert.equal(ingest.watch, true);
     assert.equal(ingest.watchIntervalMs, 300_000);

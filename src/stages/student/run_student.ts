@@ -1,5 +1,5 @@
 // The student stage runner: Samples → replay buffer → FL + λ·ADL + L_loc steps → checkpoints (+ offsets) and rolling eval.
-import { setImmediate as yieldToIo } from 'node:timers/promises';
+import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
 import { anchorConfigsEqual } from '../../boxes/anchor_config.ts';
 import { anchorFlipOrder } from '../../boxes/anchor_flip.ts';
 import { generateAnchors, type AnchorSet } from '../../boxes/anchors.ts';
@@ -45,6 +45,9 @@ export const STUDENT_COUNTERS = [
   'trained',
   'samplesTrained',
   'stepsPerSecond',
+  'waitSeconds',
+  'unlabeledShortfall',
+  'starvedSteps',
 ] as const;
 
 /** The consumer may run this many batches of fresh samples ahead of training (bounded by bufferSize). */
@@ -53,6 +56,14 @@ export const FRESH_BATCHES = 4;
 const FETCH_BATCH = 32;
 /** In continuous mode (steps = 0) the history keeps this many latest step records (evaluations are all kept). */
 export const CONTINUOUS_HISTORY_STEPS = 10_000;
+/**
+ * On a shared event loop, the student pauses this share of each step's time after it (capped by SHARED_LOOP_MAX_MS).
+ * A training step blocks the loop for its whole length (tfjs-node runs kernels synchronously), and every await of a
+ * co-located stage (a fetch, a decode, an inference result) needs a turn of the loop: with one turn per step the
+ * teacher moved a hop per step and labelled ~3 images per step (bench/embedded_cores.ts).
+ */
+export const SHARED_LOOP_SHARE = 0.25;
+const SHARED_LOOP_MAX_MS = 100;
 /** RNG key of the batch draws in checkpoints. */
 const DRAW_RNG = 'draw';
 /** Checkpoint `extra` field: samples trained on below the checkpoint's offsets, over all runs (see TrainedLedger). */
@@ -371,14 +382,23 @@ class StudentRun {
     const objective = this.ctx.topology.loss;
     const config = this.detector.config;
     while (o.steps === 0 || this.step < o.steps) {
+      const waiting = performance.now();
       if (!(await this.waitForBatch())) return;
       const t0 = performance.now();
+      // Time with less than a batch buffered: the student idle for want of samples.
+      this.counters.waitSeconds += (t0 - waiting) / 1000;
       const lr = learningRateAt(this.schedule, this.step);
       this.optimizer.learningRate = lr;
       const samples = this.buffer.draw(o.batchSize, this.rng);
       const first = samples.filter((s) => s.uses === 1);
       this.ledger.firstUses(first.map((s) => s.source));
       this.counters.trained += first.length;
+      // Starved: fewer fresh unlabeled samples (new teacher output) than the batch's unlabeled slots, which were then
+      // filled by replays or by labeled samples.
+      const slots = o.labeledOnly ? 0 : Math.floor(o.batchSize * (1 - o.labeledFraction));
+      const shortfall = Math.max(0, slots - first.filter((s) => s.pool === 'unlabeled').length);
+      this.counters.unlabeledShortfall += shortfall;
+      if (shortfall > 0) this.counters.starvedSteps += 1;
       const flips = this.flipOrder === undefined ? undefined : samples.map(() => this.augmentRng.next() < 0.5);
       const batch = assembleBatch(samples, {
         anchors: this.anchors,
@@ -410,7 +430,8 @@ class StudentRun {
       if (!last && o.evalEvery > 0 && this.step % o.evalEvery === 0) await this.evaluate();
       if (!last && this.step % o.checkpointEvery === 0) await this.checkpoint();
       // Let sharp's decode callbacks and the consumer run between steps.
-      await yieldToIo();
+      if (this.ctx.sharedEventLoop?.()) await sleep(Math.min(SHARED_LOOP_MAX_MS, Math.ceil(record.ms * SHARED_LOOP_SHARE)));
+      else await yieldToIo();
     }
   }
 

@@ -7,7 +7,7 @@ import { quantizeSoftLabels } from '../../messages/soft_labels.ts';
 import type { ThresholdConfig } from '../../topology/types.ts';
 import type { OutgoingMessage } from '../../transport/transport.ts';
 import type { PreparedImage } from './prepare_image.ts';
-import type { TeacherModel } from './teacher_model.ts';
+import type { TeacherIdentity } from './teacher_inference.ts';
 
 /**
  * Header carrying why an image was unusable (the decode or store error). The Rejection schema has no field for it
@@ -19,7 +19,7 @@ const MAX_DETAIL = 1000;
 /** JPEG quality of the model-input image a Sample carries (the student decodes it back to pixels). */
 export const SAMPLE_JPEG_QUALITY = 90;
 
-export function teacherLineage(teacher: TeacherModel, thresholds: ThresholdConfig): TeacherLineage {
+export function teacherLineage(teacher: TeacherIdentity, thresholds: ThresholdConfig): TeacherLineage {
   const a = teacher.anchorConfig;
   return {
     modelId: teacher.modelId,

@@ -10,12 +10,12 @@ import type { TeacherStep } from '../../observability/metrics.ts';
 import { nextOffset, type ConsumedMessage, type EachBatchPayload, type OutgoingMessage, type TopicMessages } from '../../transport/transport.ts';
 import type { RunningStage, StageContext, StageCounters } from '../stage.ts';
 import { takeFromBatch } from './batching.ts';
-import { inferTeacher, type TeacherOutputs } from './infer.ts';
+import type { TeacherOutputs } from './infer.ts';
 import { decideLabels } from './labels.ts';
 import { buildSample, rejectionMessage, sampleMessage, teacherLineage } from './outputs.ts';
 import { prepareImage, type Prepared, type PreparedImage } from './prepare_image.ts';
 import { RetriesExhaustedError, type RetryOptions } from './retry.ts';
-import { loadTeacher, type TeacherModel } from './teacher_model.ts';
+import { openTeacherInference, type TeacherInference } from './teacher_inference.ts';
 
 export type TeacherStageConfig = Extract<StageConfig, { kind: 'teacher' }>;
 
@@ -84,9 +84,9 @@ async function teach(ctx: StageContext<TeacherStageConfig>, counters: StageCount
   const input = topology.topics[stage.input];
   const topics = [input, topology.topics.samples, topology.topics.rejected, topology.topics.dlq];
   await transport.createTopics(topics.map((t) => ({ topic: t.name, partitions: t.partitions })));
-  const teacher = await loadTeacher(store, stage.options.checkpoint, topology);
+  const teacher = await openTeacherInference(store, stage.options.checkpoint, topology, { thread: stage.options.inferenceThread });
   ctx.logger.info(
-    { checkpoint: stage.options.checkpoint, modelId: teacher.modelId, modelHash: teacher.modelHash, anchors: teacher.anchors.numAnchors, input: input.name },
+    { checkpoint: stage.options.checkpoint, modelId: teacher.modelId, modelHash: teacher.modelHash, input: input.name, thread: stage.options.inferenceThread },
     'teacher loaded',
   );
   const consumer = transport.consumer({ groupId: consumerGroupOf(topology, stage.name), clientId: stage.name });
@@ -108,7 +108,7 @@ async function teach(ctx: StageContext<TeacherStageConfig>, counters: StageCount
   } finally {
     stop.removeEventListener('abort', onStop);
     await consumer.disconnect();
-    teacher.dispose();
+    await teacher.close();
   }
   ctx.logger.info({ ...counters }, 'teacher stopped');
   return counters;
@@ -130,8 +130,9 @@ type Outcome = { to: 'samples'; message: OutgoingMessage } | { to: 'rejected'; m
 
 class BatchProcessor {
   private readonly fetchLimit: ReturnType<typeof pLimit>;
-  // One forward pass at a time: two interleaved batches would only double peak memory.
-  private readonly inferLimit = pLimit(1);
+  // In process, one forward pass at a time (two interleaved would only double peak memory); a worker thread holds the
+  // next batch while it runs one, so it never waits for the stage's thread to hand it work.
+  private readonly inferLimit: ReturnType<typeof pLimit>;
   private readonly lineage: TeacherLineage;
   private startedAt: number | undefined;
   private warnedTestSplit = false;
@@ -139,11 +140,12 @@ class BatchProcessor {
 
   constructor(
     private readonly ctx: StageContext<TeacherStageConfig>,
-    private readonly teacher: TeacherModel,
+    private readonly teacher: TeacherInference,
     private readonly counters: StageCounters,
     private readonly hooks: TeacherStageHooks,
   ) {
     this.fetchLimit = pLimit(ctx.stage.options.fetchConcurrency);
+    this.inferLimit = pLimit(teacher.concurrency);
     this.lineage = teacherLineage(teacher, ctx.topology.thresholds);
   }
 
@@ -171,12 +173,23 @@ class BatchProcessor {
       // Later model batches are awaited only after earlier ones; mark the rejection handled so Node does not abort first.
       item.prepared.catch(() => undefined);
     }
+    const chunks: Item[][] = [];
+    for (let start = 0; start < items.length; start += o.batchSize) chunks.push(items.slice(start, start + o.batchSize));
+    const start = (k: number): Promise<Outcome[]> => {
+      const p = this.process(chunks[k], batch.topic, batch.partition);
+      p.catch(() => undefined); // awaited in turn below; marked handled so a failure while the previous batch commits does not abort Node
+      return p;
+    };
+    let next: Promise<Outcome[]> | undefined = start(0);
     try {
-      for (let start = 0; start < items.length; start += o.batchSize) {
+      for (let k = 0; k < chunks.length; k++) {
         // Stopping or rebalanced away: what is committed stays done, the rest is redelivered.
-        if (start > 0 && (!payload.isRunning() || payload.isStale())) break;
-        const chunk = items.slice(start, start + o.batchSize);
-        const outcomes = await this.process(chunk, batch.topic, batch.partition);
+        if (next === undefined || (k > 0 && (!payload.isRunning() || payload.isStale()))) break;
+        const chunk = chunks[k];
+        const outcomes = await next;
+        next = undefined;
+        // The next model batch starts (its images are being fetched already) while this one's outputs are committed.
+        if (k + 1 < chunks.length && payload.isRunning() && !payload.isStale()) next = start(k + 1);
         const last = chunk[chunk.length - 1].message.offset;
         const publishing = performance.now();
         await payload.produceAndCommit(this.outputs(outcomes), nextOffset(last));
@@ -186,6 +199,8 @@ class BatchProcessor {
         await payload.heartbeat();
       }
     } finally {
+      // A model batch started ahead and not committed is dropped (redelivered); let it finish before cancelling fetches.
+      await next?.catch(() => undefined);
       cancelled = true;
       await Promise.allSettled(items.map((i) => i.prepared));
     }
@@ -224,7 +239,7 @@ class BatchProcessor {
   private async process(chunk: Item[], topic: string, partition: number): Promise<Outcome[]> {
     const results = await Promise.all(chunk.map((item) => item.prepared));
     const images = results.filter((r): r is PreparedImage => r?.kind === 'image');
-    const outputs = images.length === 0 ? undefined : await this.inferLimit(() => inferTeacher(this.teacher, images.map((p) => p.pixels), this.ctx.topology.thresholds, this.observe));
+    const outputs = images.length === 0 ? undefined : await this.inferLimit(() => this.teacher.infer(images.map((p) => p.pixels), this.ctx.topology.thresholds, this.observe));
     const imageIndex = new Map(images.map((p, k) => [p, k]));
     return Promise.all(
       chunk.map(async (item, i): Promise<Outcome> => {
@@ -294,6 +309,8 @@ class BatchProcessor {
     }
     const seconds = (Date.now() - (this.startedAt ?? Date.now())) / 1000;
     c.imagesPerSecond = seconds > 0 ? Math.round((c.consumed / seconds) * 100) / 100 : 0;
+    const busy = this.teacher.threadBusy();
+    if (busy !== undefined) c.inferenceThreadBusy = Math.round(busy * 1000) / 1000;
     this.ctx.onProgress?.(c);
   }
 }

@@ -45,7 +45,7 @@ export function testTopology(parts: TopologyParts = {}): CompiledTopology {
       name: 'teacher',
       parallelism: 1,
       input: 'images',
-      options: { checkpoint: 'models/teacher', batchSize: 3, fetchConcurrency: 4, maxImagePixels: 1_000_000, maxObjectBytes: 10_000_000, maxBatchWaitMs: 0, filter: true, ...parts.teacher },
+      options: { checkpoint: 'models/teacher', batchSize: 3, fetchConcurrency: 4, maxImagePixels: 1_000_000, maxObjectBytes: 10_000_000, maxBatchWaitMs: 0, filter: true, inferenceThread: false, ...parts.teacher },
     },
   ];
   return {

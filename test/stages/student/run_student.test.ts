@@ -99,6 +99,10 @@ test('trains `steps` steps on mixed batches, evaluates, checkpoints offsets and 
     );
     assert.deepEqual([counters['batch.labeled'], counters['batch.unlabeled']], [2, 2], 'labeledFraction 0.5 of a batch of 4');
     assert.equal(counters.bufferFresh, 0, 'every sample was trained on');
+    // 6 steps × 2 unlabeled slots over 6 unlabeled samples, each trained fresh once: at least 6 slots had no fresh one.
+    assert.ok(counters.unlabeledShortfall >= 6 && counters.unlabeledShortfall <= 12, `unlabeled slots without a fresh sample: ${counters.unlabeledShortfall}`);
+    assert.ok(counters.starvedSteps >= 3 && counters.starvedSteps <= 6, `steps short of fresh unlabeled samples: ${counters.starvedSteps}`);
+    assert.ok(Number.isFinite(counters.waitSeconds) && counters.waitSeconds >= 0, 'time waiting for a batch is counted');
 
     const history = stage.history;
     assert.deepEqual(history.steps.map((r) => r.step), [1, 2, 3, 4, 5, 6]);

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { resolveAnchorConfig } from '../../../src/boxes/anchor_config.ts';
 import { letterboxTransform, toInputBox } from '../../../src/image/letterbox.ts';
-import type { ObjectStore } from '../../../src/io/object_store.ts';
+import { listAll, type ObjectStore } from '../../../src/io/object_store.ts';
 import { readDlqRecord } from '../../../src/messages/dlq.ts';
 import type { ImageRef } from '../../../src/messages/image_ref.ts';
 import { decodeRejection, type Rejection } from '../../../src/messages/rejection.ts';
@@ -282,4 +282,49 @@ test('outputs and offsets are one transaction: a failed one publishes and commit
   } finally {
     await h.cleanup();
   }
+});
+
+test('inferenceThread: the same outcomes as in process, each input once; a graceful stop commits the finished batch only', async () => {
+  // Both runs use the first harness's teacher (a fresh tiny teacher is randomly initialised).
+  const teacherFiles = new Map<string, Uint8Array>();
+  const outcomes = async (inferenceThread: boolean): Promise<{ samples: Sample[]; rejected: string[]; dlq: string[] }> => {
+    const h = await teacherHarness({ teacher: { batchSize: 2, inferenceThread } }, CONFIDENT_BIAS);
+    try {
+      if (teacherFiles.size === 0) for await (const o of listAll(h.store, 'models/teacher/')) teacherFiles.set(o.key, await h.store.get(o.key));
+      else for (const [key, bytes] of teacherFiles) await h.store.put(key, bytes);
+      const refs: Array<ImageRef | OutgoingMessage> = [];
+      for (let n = 0; n < 7; n++) {
+        await h.store.put(`img/${n}.jpg`, await encodedImage(48 + n, 40, 'jpeg', n));
+        refs.push(imageRef(`img/${n}.jpg`));
+      }
+      refs.push(imageRef('img/missing.jpg'), { key: 'garbage', value: Uint8Array.from([1, 2, 3]) });
+      await publishInputs(h, refs);
+      // Stopped after the first model batch: it alone is committed; a second run does the rest, nothing twice.
+      const controller = new AbortController();
+      const first = await runTeacherStage(teacherContext(h, { signal: controller.signal, onProgress: () => controller.abort() })).done;
+      assert.equal(first.consumed, 2);
+      assert.deepEqual(await h.transport.groupOffsets('teacher', IMAGES), [{ partition: 0, offset: '2' }]);
+      const tensorsBefore = tf.memory().numTensors;
+      const rest = await runToDrain(h, teacherContext(h));
+      assert.equal(tf.memory().numTensors, tensorsBefore, 'no tensors left on the stage thread');
+      assert.equal(rest.consumed, refs.length - 2);
+      if (inferenceThread) assert.ok(rest.inferenceThreadBusy > 0 && rest.inferenceThreadBusy <= 1, `inference thread busy share ${rest.inferenceThreadBusy}`);
+      else assert.equal(rest.inferenceThreadBusy, undefined);
+      return {
+        samples: (await readOutputs(h, 'samples')).map((m) => decodeSample(m.value)),
+        rejected: (await readOutputs(h, 'rejected')).map((m) => `${m.key}:${decodeRejection(m.value).reason}`),
+        dlq: (await readOutputs(h, 'dlq')).map((m) => m.key),
+      };
+    } finally {
+      await h.cleanup();
+    }
+  };
+  const inProcess = await outcomes(false);
+  const threaded = await outcomes(true);
+  assert.equal(threaded.samples.length + threaded.rejected.length + threaded.dlq.length, 9, 'every input once');
+  assert.deepEqual(new Set(threaded.samples.map((s) => s.ref.imageId)).size, threaded.samples.length, 'no sample twice');
+  assert.deepEqual(threaded.rejected, inProcess.rejected);
+  assert.deepEqual(threaded.dlq, inProcess.dlq);
+  const view = (s: Sample): unknown => ({ id: s.ref.imageId, hard: s.hard, soft: s.soft, lineage: s.teacher });
+  assert.deepEqual(threaded.samples.map(view), inProcess.samples.map(view), 'identical hard labels, soft labels and lineage');
 });
