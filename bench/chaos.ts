@@ -167,6 +167,8 @@ class Supervised {
   kills = 0;
   /** Last status counters of every incarnation, in order. */
   readonly runs: Array<Record<string, number>> = [];
+  /** stderr of every finished incarnation, in order (written out when the run fails). */
+  readonly logs: string[] = [];
   private finishing = false;
   private readonly loop: Promise<void>;
 
@@ -183,6 +185,7 @@ class Supervised {
     for (;;) {
       const { code, signal } = await this.child.exited;
       this.runs.push(lastCounters(this.child.stderr(), this.stage));
+      this.logs.push(this.child.stderr());
       if (this.finishing) return;
       if (signal !== 'SIGKILL') say(`${this.stage} exited (${signal ?? code}); restarting: ${this.child.stderr().trim().split('\n').slice(-3).join(' | ').slice(0, 400)}`);
       await sleep(1000);
@@ -336,8 +339,13 @@ async function main(): Promise<number> {
   const rejected = await readAllMessages(admin, topics.rejected, { idleMs: 3000 });
   const dlq = await readAllMessages(admin, topics.dlq, { idleMs: 3000 });
   const outcomes = new Map<string, number>();
+  // Where each outcome sits (topic[partition]@offset), so a duplicate names its two transactions.
+  const where = new Map<string, string[]>();
   const note = (ms: ReceivedMessage[], key: (m: ReceivedMessage) => string): void => {
-    for (const m of ms) outcomes.set(key(m), (outcomes.get(key(m)) ?? 0) + 1);
+    for (const m of ms) {
+      outcomes.set(key(m), (outcomes.get(key(m)) ?? 0) + 1);
+      where.set(key(m), [...(where.get(key(m)) ?? []), `${m.topic.slice(m.topic.lastIndexOf('.') + 1)}[${m.partition}]@${m.offset}`]);
+    }
   };
   note(samples, (m) => m.key);
   note(rejected, (m) => m.key);
@@ -356,6 +364,8 @@ async function main(): Promise<number> {
   );
   const imageKeys = new Set(idOfKey.values());
   const duplicates = sum([...outcomes.values()].map((n) => n - 1));
+  const publishedAt = new Map(published.map((m) => [imageId(m), `images[${m.partition}]@${m.offset}`]));
+  const duplicated = [...outcomes].filter(([, n]) => n > 1).map(([id]) => `${id} (from ${publishedAt.get(id) ?? '?'}): ${(where.get(id) ?? []).join(', ')}`);
   // The images topic itself: ingest publishes each image once (it runs before any fault).
   const refDuplicates = published.length - imageKeys.size;
   const lost = [...imageKeys].filter((k) => !outcomes.has(k)).length;
@@ -404,7 +414,7 @@ async function main(): Promise<number> {
       `samples       ${result.samples}`,
       `rejected      ${result.rejected}`,
       `dlq           ${result.dlq}`,
-      `duplicates    ${result.duplicates}`,
+      `duplicates    ${result.duplicates}${duplicated.map((d) => `\n  ${d}`).join('')}`,
       `lost          ${result.lost}`,
       `faults        teacher SIGKILL ×${result.faults.teacherKills}, student SIGKILL ×${result.faults.studentKills}, broker restart ×${result.faults.brokerRestarts}, S3 outage ×${result.faults.s3Outages} (${plan.outageMs / 1000} s); ${result.faults.restarts} process restarts`,
       `student       checkpoint step ${latest.step}: offsets cover ${covered} of ${samples.length} samples; samplesTrained ${samplesTrained} (+ ${studentDlq} dead-lettered); first uses over all runs ≈ ${firstUses} (status lines; the excess is the replay after kills)`,
@@ -413,9 +423,20 @@ async function main(): Promise<number> {
       '',
     ].join('\n'),
   );
+  if (!ok) await keepLogs([...teachers.map((t, i) => ({ name: `teacher${i}`, s: t })), { name: 'student', s: student }]);
   await admin.close();
   await store.close?.();
   return ok ? 0 : 1;
+}
+
+/** A failed run's stage logs, one file per process incarnation, kept outside the state folder that is removed. */
+async function keepLogs(stages: Array<{ name: string; s: Supervised }>): Promise<void> {
+  const dir = path.join(os.homedir(), '.cache/distillery/chaos', `failed-${runId}`);
+  await mkdir(dir, { recursive: true });
+  for (const { name, s } of stages) {
+    for (const [i, log] of s.logs.entries()) await writeFile(path.join(dir, `${name}-${i}.log`), log);
+  }
+  say(`stage logs of the failed run: ${dir} (DISTILLERY_LOG_LEVEL=debug for the transport's decisions)`);
 }
 
 let exitCode = 1;

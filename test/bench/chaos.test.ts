@@ -30,7 +30,7 @@ test('npm run chaos -- --short: a teacher and the student SIGKILLed, the broker 
   const line = out.split('\n').find((l) => l.startsWith('CHAOS_RESULT '));
   assert.ok(line, `no result line; stdout:\n${out.slice(-3000)}\nstderr:\n${err.slice(-3000)}`);
   const r = JSON.parse(line.slice('CHAOS_RESULT '.length)) as ChaosResult;
-  assert.equal(r.duplicates, 0);
+  assert.equal(r.duplicates, 0, out.slice(-3000));
   assert.equal(r.lost, 0);
   assert.equal(r.samples + r.rejected + r.dlq - r.student.studentDlq, r.images, 'one outcome per image');
   assert.ok(r.faults.teacherKills >= 1 && r.faults.studentKills >= 1 && r.faults.brokerRestarts >= 1 && r.faults.s3Outages >= 1, JSON.stringify(r.faults));
