@@ -10,6 +10,11 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // kafkajs's code is loaded only through src/transport/kafkajs.ts, which fixes its read_committed filter first.
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'kafkajs', allowTypeImports: true, message: "import kafkajs from src/transport/kafkajs.ts (its read_committed fix must load first); `import type` from 'kafkajs' is fine" }] },
+      ],
     },
   },
 );

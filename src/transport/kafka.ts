@@ -21,10 +21,12 @@
 //     transactional producer (kafka_transactions.ts). All producers are re-registered on every join — which fences any
 //     other holder of the ids — and a partition's first batch of a generation waits for that, then skips what the group
 //     committed meanwhile (a zombie's transaction completing just before it was fenced).
+//   * kafkajs's read_committed filter lets the first messages of an aborted transaction through when another
+//     transaction on the partition was aborted earlier but began later; kafkajs.ts loads kafkajs with a correct one.
 //   * `admin.setOffsets` joins the group and waits for a fetch with kafkajs's default 5 s poll; `setGroupOffsets` joins
 //     with this transport's short poll and commits with the joined generation instead.
 import type { KafkaConnectionSecurity } from './kafka_security.ts';
-import kafkajs from 'kafkajs';
+import kafkajs from './kafkajs.ts';
 import type {
   Admin as KafkaJsAdmin,
   Consumer as KafkaJsConsumer,

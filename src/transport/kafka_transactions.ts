@@ -11,7 +11,7 @@
 // A transaction whose outcome is unknown (a timeout, the broker gone mid-commit) is never retried on the same
 // producer: the producer is dropped, a new one registers (settling the old transaction either way), and the group's
 // committed offset tells whether the attempt took — only if it did not is the batch sent again.
-import kafkajs from 'kafkajs';
+import kafkajs from './kafkajs.ts';
 import type { Kafka as KafkaJsClient, Producer as KafkaJsProducer } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../util/logger.ts';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
-import kafkajs from 'kafkajs';
+import kafkajs from '../../src/transport/kafkajs.ts';
 import { KafkaTransport, kafkaLogCreator, type KafkaTransportConsumer } from '../../src/transport/kafka.ts';
 import { MemoryTransport } from '../../src/transport/memory.ts';
 import { silentLogger } from '../../src/util/logger.ts';
