@@ -1,9 +1,11 @@
 // Readiness probe used by services.sh and the test containers: one admin metadata call against Kafka, or one HTTP request to S3.
 import { pathToFileURL } from 'node:url';
-import { Kafka, logLevel } from 'kafkajs';
 import { rootCertificates } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { kafkaConnectionSecurity, SASL_MECHANISMS, type SaslMechanism } from '../../src/transport/kafka_security.ts';
+import kafkajs from '../../src/transport/kafkajs.ts';
+
+const { Kafka, logLevel } = kafkajs;
 
 const PROBE_TIMEOUT_MS = 5000;
 

@@ -10,7 +10,10 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { Kafka, Partitioners, logLevel, type EachMessagePayload } from 'kafkajs';
+import type { EachMessagePayload } from 'kafkajs';
+import kafkajs from '../../src/transport/kafkajs.ts';
+
+const { Kafka, Partitioners, logLevel } = kafkajs;
 
 const CONSUME_TIMEOUT_MS = 30_000;
 
