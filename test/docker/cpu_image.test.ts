@@ -46,7 +46,8 @@ function runStage(stage: string, topologyFile: string): Container {
   const child = spawn(
     'docker',
     ['run', '--rm', '--name', name, '--network', 'host', ...LOCKED_DOWN, '-v', `${topologyFile}:/config/topology.yaml:ro`, ...env,
-      '-e', 'DISTILLERY_WASM_THREADS=1', '-e', 'DISTILLERY_LOG_LEVEL=warn',
+      // No metrics server: on the host network it would need the host's port 9464, which anything may hold.
+      '-e', 'DISTILLERY_WASM_THREADS=1', '-e', 'DISTILLERY_LOG_LEVEL=warn', '-e', 'DISTILLERY_METRICS_PORT=0',
       IMAGE, 'run', stage, '--topology', '/config/topology.yaml', '--status-every', '1'],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
