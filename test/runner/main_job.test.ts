@@ -9,7 +9,7 @@ import { initBackend } from '../../src/backend/backend.ts';
 import { readCocoAnnotations } from '../../src/corpus/index.ts';
 import { LocalStore } from '../../src/io/local_store.ts';
 import type { MetricsJson } from '../../src/report/index.ts';
-import { runMainJob } from '../../src/runner/main_job.ts';
+import { chooseStudentInit, runMainJob } from '../../src/runner/main_job.ts';
 import { compileTopology } from '../../src/topology/index.ts';
 import { disposeLayersModel } from '../../src/model/detector.ts';
 import { loadCheckpoint } from '../../src/train/checkpoint.ts';
@@ -162,4 +162,13 @@ test('run all --student-init baseline: the baseline trains first, the distilled 
   } finally {
     await rm(root, { recursive: true, force: true });
   }
+});
+
+test('the default start is the baseline where there is one to train first (a step budget, no --no-baseline), else random', () => {
+  assert.equal(chooseStudentInit(undefined, 2000, true), 'baseline');
+  assert.equal(chooseStudentInit(undefined, 0, true), 'random', 'a continuous student has no budget to train the baseline for first');
+  assert.equal(chooseStudentInit(undefined, 2000, false), 'random');
+  assert.equal(chooseStudentInit('random', 2000, true), 'random');
+  assert.throws(() => chooseStudentInit('baseline', 2000, false), /drop --no-baseline/);
+  assert.throws(() => chooseStudentInit('baseline', 0, true), /pass --steps N/);
 });
