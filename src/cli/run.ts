@@ -1,7 +1,7 @@
 // `distillery run all`: the main job — corpus, teacher, pipeline, baseline, evaluation and the run report.
-import { Argument, Command, InvalidArgumentError } from 'commander';
+import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { initBackend } from '../backend/backend.ts';
-import { formatBackend, runMainJob } from '../runner/main_job.ts';
+import { DEFAULT_STUDENT_INIT, formatBackend, runMainJob, STUDENT_INITS, type StudentInit } from '../runner/main_job.ts';
 import { startProcessObservability, type ProcessObservability } from '../observability/index.ts';
 import { runStageProcess, stageByName } from '../runner/stage_process.ts';
 import { describeTopology, loadTopology } from '../topology/index.ts';
@@ -17,6 +17,7 @@ interface RunFlags {
   set?: string[];
   runId?: string;
   baseline: boolean;
+  studentInit?: StudentInit;
   statusEvery: number;
   metricsPort?: number;
 }
@@ -73,6 +74,12 @@ export function runCommand(io: TrainCommandIo = { stdout: process.stdout, stderr
     .option('--set <path=value>', 'override a topology field (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--run-id <id>', 'names the run (checkpoints under runs/<id>/, report in the topology runDir) [DISTILLERY_RUN_ID, else a timestamp]')
     .option('--no-baseline', 'skip training the labeled-only baseline (its row shows n/a)')
+    .addOption(
+      new Option(
+        '--student-init <from>',
+        `the distilled student starts from random weights, or from the labeled-only baseline (trained first, same steps) [${DEFAULT_STUDENT_INIT} with a step budget and a baseline, else random]`,
+      ).choices(STUDENT_INITS),
+    )
     .option('--status-every <seconds>', 'run <stage>: print the stage counters every n seconds (0 = off)', parseNonNegative, 10)
     .option('--metrics-port <n>', 'serve /metrics, /healthz, /readyz on this port (0 = off) [DISTILLERY_METRICS_PORT, else the topology observability.port, 9464]', parsePort);
 
@@ -100,6 +107,7 @@ export function runCommand(io: TrainCommandIo = { stdout: process.stdout, stderr
           steps: flags.steps,
           runId: flags.runId,
           baseline: flags.baseline,
+          studentInit: flags.studentInit,
           io,
           signal: controller.signal,
           logger,

@@ -21,6 +21,7 @@ export interface CheckpointLineage {
   step: number;
   offsets: Record<string, string>;
   teachers: TeacherLineage[];
+  initFrom: string | undefined;
   thresholds: ThresholdConfig | undefined;
   loss: ObjectiveConfig | undefined;
   /** The evaluation at exactly this step, if the run made one. */
@@ -38,6 +39,7 @@ const stateSchema = z
       .object({
         teachers: z.array(z.string()).optional(),
         teacherModels: z.array(z.object({ id: z.string(), hash: z.string() })).optional(),
+        initFrom: z.string().optional(),
         thresholds: z.record(z.string(), z.number()).optional(), loss: z.record(z.string(), z.unknown()).optional() })
       .loose()
       .optional(),
@@ -73,6 +75,7 @@ export async function readCheckpointLineage(store: ObjectStore, prefix: string):
       step: card.source.step,
       offsets: card.training.offsets,
       teachers: card.teachers,
+      initFrom: card.initFrom ?? undefined,
       thresholds: card.thresholds ?? undefined,
       loss: card.loss ?? undefined,
       evaluation: card.evaluation ?? undefined,
@@ -92,6 +95,7 @@ export async function readCheckpointLineage(store: ObjectStore, prefix: string):
     offsets: state.offsets,
     // Checkpoints before teacherModels was recorded know the hashes only.
     teachers: state.extra?.teacherModels ?? (state.extra?.teachers ?? []).map((hash) => ({ id: '', hash })),
+    initFrom: state.extra?.initFrom,
     thresholds: state.extra?.thresholds as ThresholdConfig | undefined,
     loss: state.extra?.loss as ObjectiveConfig | undefined,
     evaluation: atStep,
@@ -140,6 +144,7 @@ export async function exportStudent(src: ObjectStore, prefix: string, out: Objec
       checkpoint: lineage.card?.source.checkpoint ?? `${src.describe().replace(/\/+$/, '')}/${lineage.dir}`,
       step: lineage.step,
       teachers: lineage.teachers,
+      initFrom: lineage.initFrom,
       thresholds: lineage.thresholds ?? options.thresholds,
       loss: lineage.loss ?? options.loss,
       offsets: lineage.offsets,

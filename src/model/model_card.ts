@@ -22,6 +22,8 @@ export interface ModelCard {
   source: { checkpoint: string; step: number };
   /** The teacher models whose samples trained this student: id (`<name>@<checkpoint>`) and `sha256:` of the weight shards. */
   teachers: TeacherLineage[];
+  /** Store key of the model the training started from (e.g. the labeled-only baseline); null: random weights. */
+  initFrom: string | null;
   /** Post-processing and labeling thresholds of the run (null when unknown). */
   thresholds: ThresholdConfig | null;
   /** Loss terms and weights (λ, focal α/γ, ADL β/γ/θ) of the run (null when unknown). */
@@ -55,6 +57,8 @@ export interface ModelCardInput {
   checkpoint: string;
   step: number;
   teachers: TeacherLineage[];
+  /** Absent: random weights (or unknown, for checkpoints that predate recording it). */
+  initFrom?: string;
   thresholds: ThresholdConfig | undefined;
   loss: ObjectiveConfig | undefined;
   offsets: Record<string, string>;
@@ -79,6 +83,7 @@ export function buildModelCard(input: ModelCardInput): ModelCard {
     createdAt: new Date().toISOString(),
     source: { checkpoint: input.checkpoint, step: input.step },
     teachers: input.teachers.map((t) => ({ ...t })),
+    initFrom: input.initFrom ?? null,
     thresholds: input.thresholds ?? null,
     loss: input.loss ?? null,
     training: { steps: input.step, offsets: { ...input.offsets } },

@@ -1,5 +1,6 @@
 // Number formatting shared by the HTML report and the plain-text summary (metrics, FLOPs, counts, shares).
 import { formatFixed3 } from '../eval/coco_summary.ts';
+import type { StudentInitReport } from './types.ts';
 
 /** A COCO metric at 3 decimals as pycocotools prints it; 'n/a' for -1 (nothing to average) and non-finite values. */
 export function formatMetric(x: number): string {
@@ -58,4 +59,10 @@ export function formatDuration(seconds: number): string {
   const s = whole % 60;
   if (h > 0) return `${h} h ${String(m).padStart(2, '0')} min`;
   return `${m} min ${String(s).padStart(2, '0')} s`;
+}
+
+/** e.g. 'random weights', 'the labeled-only baseline (runs/x/baseline)'. */
+export function formatStudentInit(init: StudentInitReport | undefined): string {
+  if (init === undefined || init.from === 'random') return 'random weights';
+  return init.from === 'baseline' ? `the labeled-only baseline (${init.key})` : `the saved model ${init.key}`;
 }

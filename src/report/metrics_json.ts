@@ -1,7 +1,7 @@
 // metrics.json: the machine-readable twin of report.html (every number, no image bytes).
 import { COCO_STAT_NAMES } from '../eval/coco_eval.ts';
 import { compareModels, share, summarizeFilter, type Comparison, type FilterSummary } from './derived.ts';
-import type { CocoStats, EvalPoint, FilterStats, LossPoint, MachineInfo, ModelReport, RunReport, StudentReport } from './types.ts';
+import type { CocoStats, EvalPoint, FilterStats, LossPoint, MachineInfo, ModelReport, RunReport, StudentInitReport, StudentReport } from './types.ts';
 
 export const METRICS_JSON_VERSION = 1;
 
@@ -14,6 +14,8 @@ interface ModelJson {
 
 interface StudentJson extends ModelJson {
   history: { steps: LossPoint[]; evals: EvalPoint[] };
+  /** Where the weights started (absent in the report: random). */
+  init: StudentInitReport;
 }
 
 export interface MetricsJson {
@@ -48,6 +50,7 @@ function student(m: StudentReport): StudentJson {
       steps: m.history.steps.map(({ step, total, focal, distillation, localization, lr }) => ({ step, total, focal, distillation, localization, lr })),
       evals: m.history.evals.map(({ step, AP, AP50 }) => ({ step, AP, AP50 })),
     },
+    init: { ...(m.init ?? { from: 'random' }) },
   };
 }
 

@@ -2,7 +2,7 @@
 import { COCO_STAT_NAMES } from '../eval/coco_eval.ts';
 import { compareModels, summarizeFilter } from './derived.ts';
 import { escapeHtml } from './escape.ts';
-import { formatDuration, formatFlops, formatMetric, formatMetricDelta, formatParams, formatShare } from './format.ts';
+import { formatDuration, formatFlops, formatMetric, formatMetricDelta, formatParams, formatShare, formatStudentInit } from './format.ts';
 import { renderImageGrid } from './image_grid.ts';
 import { ROLE_COLORS, smoothingWindow, trainingCharts } from './training_charts.ts';
 import { MODEL_ROLES, MODEL_ROLE_LABELS, type RunReport } from './types.ts';
@@ -139,7 +139,8 @@ function trainingSection(report: RunReport): string {
   const smoothNote = window > 1 ? ` Thin lines: every step; bold: moving average over about ${window} steps.` : '';
   return (
     `<p class="muted">Both students have the same architecture and step budget; the baseline sees labeled images only, ` +
-    `the distilled student also the teacher-labeled unlabeled images (FL + λ·ADL + L_loc).</p>` +
+    `the distilled student also the teacher-labeled unlabeled images (FL + λ·ADL + L_loc). ` +
+    `The distilled student started from ${escapeHtml(formatStudentInit(report.models.distilled.init))}.</p>` +
     `<h3>Accuracy during training</h3><div class="charts">${charts.accuracy.join('')}</div>` +
     `<h3>Losses</h3><p class="muted">${escapeHtml(`Per-step training losses.${smoothNote}`)}</p>` +
     `<div class="charts">${charts.losses.join('')}${charts.learningRate}</div>`

@@ -1,6 +1,6 @@
 // The plain-text results table the main job prints when it finishes (teacher, baseline, distilled student).
 import { compareModels } from './derived.ts';
-import { formatFlops, formatMetric, formatMetricDelta, formatParams } from './format.ts';
+import { formatFlops, formatMetric, formatMetricDelta, formatParams, formatStudentInit } from './format.ts';
 import { MODEL_ROLES, MODEL_ROLE_LABELS, type RunReport } from './types.ts';
 
 /**
@@ -11,6 +11,7 @@ import { MODEL_ROLES, MODEL_ROLE_LABELS, type RunReport } from './types.ts';
  * baseline student   0.201  0.455  182 MFLOPs     312 k
  * distilled student  0.245  0.512  182 MFLOPs     312 k
  * distilled - baseline: AP +0.044, AP50 +0.057
+ * distilled student initialised from: random weights
  * ```
  */
 export function formatSummaryTable(report: RunReport): string {
@@ -30,5 +31,5 @@ export function formatSummaryTable(report: RunReport): string {
   const delta =
     `distilled - baseline: AP ${formatMetricDelta(distilled.metrics.AP, baseline.metrics.AP)}, ` +
     `AP50 ${formatMetricDelta(distilled.metrics.AP50, baseline.metrics.AP50)}${reduction}`;
-  return [line(header), ...rows.map(line), delta].join('\n');
+  return [line(header), ...rows.map(line), delta, `distilled student initialised from: ${formatStudentInit(distilled.init)}`].join('\n');
 }

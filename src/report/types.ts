@@ -94,8 +94,13 @@ export interface TrainingHistory {
   evals: readonly EvalPoint[];
 }
 
+/** Where a student's weights started: random, the run's labeled-only baseline, or another saved model (store key). */
+export type StudentInitReport = { from: 'random' } | { from: 'baseline' | 'model'; key: string };
+
 export interface StudentReport extends ModelReport {
   history: TrainingHistory;
+  /** Absent: not recorded (read as random weights). */
+  init?: StudentInitReport;
 }
 
 /** A box to draw: ground truth has no score. */

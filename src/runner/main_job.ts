@@ -18,7 +18,7 @@ import { modelCost } from '../model/flops.ts';
 import type { Observability } from '../observability/stage_observer.ts';
 import { loadDetector } from '../model/store_io.ts';
 import type { Detection } from '../postprocess/detections.ts';
-import { formatSummaryTable, writeReport, type CocoStats, type FilterStats, type GridImage, type ModelReport, type ReportBox, type RunReport, type TrainingHistory } from '../report/index.ts';
+import { formatSummaryTable, writeReport, type CocoStats, type FilterStats, type GridImage, type ModelReport, type ReportBox, type RunReport, type StudentInitReport, type TrainingHistory } from '../report/index.ts';
 import type { StageCounters } from '../stages/stage.ts';
 import type { StudentRunningStage } from '../stages/student/run_student.ts';
 import { describeTopology, loadTopology, type Env } from '../topology/index.ts';
@@ -41,6 +41,12 @@ export const GRID_IMAGES = 8;
 /** Without a TTY, one progress line per this many milliseconds. */
 const LOG_INTERVAL_MS = 10_000;
 
+/** Where the distilled student's weights start: random, or the labeled-only baseline of the same run (trained first). */
+export const STUDENT_INITS = ['random', 'baseline'] as const;
+export type StudentInit = (typeof STUDENT_INITS)[number];
+/** The baseline start gave the higher distilled AP in the main job (docs/results.md, "Student initialised from the labeled-only baseline"). */
+export const DEFAULT_STUDENT_INIT: StudentInit = 'baseline';
+
 export interface MainJobOptions {
   /** Topology YAML file. */
   topologyFile: string;
@@ -52,6 +58,8 @@ export interface MainJobOptions {
   runId?: string;
   /** Train and evaluate the labeled-only baseline (default true). */
   baseline?: boolean;
+  /** 'baseline': train the baseline first and start the distilled student from it (default DEFAULT_STUDENT_INIT). */
+  studentInit?: StudentInit;
   /** Variables for the topology (default process.env); DISTILLERY_RUN_ID is set to the run id on top. */
   env?: Env;
   /** Store to use instead of the topology's (tests). */
@@ -85,7 +93,10 @@ export async function runMainJob(options: MainJobOptions): Promise<MainJobResult
   if (!/^[A-Za-z0-9._-]+$/.test(runId)) throw new Error(`run id '${runId}' must use letters, digits, '.', '_' or '-' only`);
   const env: Env = { ...(options.env ?? process.env), DISTILLERY_RUN_ID: runId };
 
-  const topology = await compileWithSteps(options.topologyFile, env, options.overrides ?? [], options.steps);
+  const baselinePrefix = `runs/${runId}/baseline`;
+  const compiled = await compileWithSteps(options.topologyFile, env, options.overrides ?? [], options.steps, undefined);
+  const studentInit = chooseStudentInit(options.studentInit, stageOf(compiled, 'student').options.steps, options.baseline ?? true);
+  const topology = studentInit === 'baseline' ? await compileWithSteps(options.topologyFile, env, options.overrides ?? [], options.steps, baselinePrefix) : compiled;
   const student = stageOf(topology, 'student');
   const teacher = stageOf(topology, 'teacher');
   const labeledStage = topology.stages.find((s) => s.kind === 'ingest' && s.options.split === 'labeled');
@@ -101,6 +112,45 @@ export async function runMainJob(options: MainJobOptions): Promise<MainJobResult
   const manifest = await ensureCorpus(store, options.corpus ?? {}, io);
   await ensureTeacher(store, teacher.options.checkpoint, options.bundledTeacherDir ?? BUNDLED_TEACHER_DIR, options.topologyFile);
 
+  const testSet = await loadCocoDataset(store, student.options.evalAnnotations, { inputSize: topology.student.inputSize, logger, signal: options.signal });
+  const gridIds = testSet.images.slice(0, GRID_IMAGES).map((im) => im.id);
+  const evalOptions = {
+    postprocess: {
+      scoreThreshold: topology.thresholds.candidate,
+      topKPerLevel: topology.thresholds.topKPerLevel,
+      nmsIou: topology.thresholds.nmsIou,
+      maxDetections: topology.thresholds.maxDetections,
+    },
+    signal: options.signal,
+  };
+  const evaluate = async (detector: Detector, name: string): Promise<Evaluated> => {
+    io.stderr.write(`evaluating the ${name} on ${testSet.images.length} test images\n`);
+    const result = await evaluateDetector(detector, testSet, evalOptions);
+    const cost = modelCost(detector.model);
+    const boxes = new Map(gridIds.map((id) => [id, toReportBoxes(result.detections.get(id) ?? [])]));
+    return { model: { name: detector.config.name, parameters: cost.parameters, flopsPerImage: cost.flopsPerImage, metrics: cocoStats(result.metrics) }, boxes };
+  };
+  // Saved under the run (resumable: a rerun with the same run id continues it), then evaluated like the others.
+  const trainBaseline = async (steps: number): Promise<{ evaluated: Evaluated; history: TrainingHistory }> => {
+    const plan = {
+      ...planTraining(topology, 'student', { topology: options.topologyFile, labeledOnly: true, out: baselinePrefix, steps, resume: true }),
+      store,
+    };
+    const trained = await runTraining(plan, { stdout: io.stderr, stderr: io.stderr }, { signal: options.signal, logger });
+    if (trained.stopped) {
+      disposeLayersModel(trained.detector.model);
+      throw new Error('stopped before the run finished; the baseline checkpoint is kept');
+    }
+    return { history: historyOf(trained.history), evaluated: await usingDetector(trained.detector, () => evaluate(trained.detector, 'baseline student')) };
+  };
+
+  // Trained first when the student starts from it (the same steps either way, so the job takes as long).
+  let baselineRun: { evaluated: Evaluated; history: TrainingHistory } | undefined;
+  if (studentInit === 'baseline') {
+    io.stderr.write(`training the labeled-only baseline first (${student.options.steps} steps): the distilled student starts from it\n`);
+    baselineRun = await trainBaseline(student.options.steps);
+  }
+
   await resetIngestCursors(topology, store, io);
   const pipeline = await runPipeline(topology, store, io, logger, expectedImages(topology, manifest), options.signal, options.observability);
   let transport: MemoryTransport | undefined = pipeline.transport;
@@ -114,25 +164,6 @@ export async function runMainJob(options: MainJobOptions): Promise<MainJobResult
     transport = undefined;
     const trainedSteps = pipeline.counters[student.name]?.steps ?? student.options.steps;
 
-    const testSet = await loadCocoDataset(store, student.options.evalAnnotations, { inputSize: topology.student.inputSize, logger, signal: options.signal });
-    const gridIds = testSet.images.slice(0, GRID_IMAGES).map((im) => im.id);
-    const evalOptions = {
-      postprocess: {
-        scoreThreshold: topology.thresholds.candidate,
-        topKPerLevel: topology.thresholds.topKPerLevel,
-        nmsIou: topology.thresholds.nmsIou,
-        maxDetections: topology.thresholds.maxDetections,
-      },
-      signal: options.signal,
-    };
-    const evaluate = async (detector: Detector, name: string): Promise<{ model: ModelReport; boxes: Map<number, ReportBox[]> }> => {
-      io.stderr.write(`evaluating the ${name} on ${testSet.images.length} test images\n`);
-      const result = await evaluateDetector(detector, testSet, evalOptions);
-      const cost = modelCost(detector.model);
-      const boxes = new Map(gridIds.map((id) => [id, toReportBoxes(result.detections.get(id) ?? [])]));
-      return { model: { name: detector.config.name, parameters: cost.parameters, flopsPerImage: cost.flopsPerImage, metrics: cocoStats(result.metrics) }, boxes };
-    };
-
     const teacherModel = await loadDetector(store, teacher.options.checkpoint);
     const teacherEval = await usingDetector(teacherModel, () => evaluate(teacherModel, 'teacher'));
 
@@ -142,16 +173,12 @@ export async function runMainJob(options: MainJobOptions): Promise<MainJobResult
     const runningStudent = pipeline.stages.find((s): s is StudentRunningStage => s.name === student.name && 'history' in s);
     const distilledHistory = historyOf(runningStudent?.history ?? checkpoint.state.history);
 
-    let baselineEval: { model: ModelReport; boxes: Map<number, ReportBox[]> };
+    let baselineEval: Evaluated;
     let baselineHistory: TrainingHistory = { steps: [], evals: [] };
-    if (options.baseline ?? true) {
-      const plan = {
-        ...planTraining(topology, 'student', { topology: options.topologyFile, labeledOnly: true, out: `runs/${runId}/baseline`, steps: trainedSteps, resume: true }),
-        store,
-      };
-      const trained = await runTraining(plan, { stdout: io.stderr, stderr: io.stderr }, { signal: options.signal, logger });
-      baselineHistory = historyOf(trained.history);
-      baselineEval = await usingDetector(trained.detector, () => evaluate(trained.detector, 'baseline student'));
+    if (baselineRun === undefined && (options.baseline ?? true)) baselineRun = await trainBaseline(trainedSteps);
+    if (baselineRun !== undefined) {
+      baselineHistory = baselineRun.history;
+      baselineEval = baselineRun.evaluated;
     } else {
       io.stderr.write('baseline skipped (--no-baseline): its row shows n/a\n');
       baselineEval = { model: { name: 'skipped', parameters: distilledEval.model.parameters, flopsPerImage: distilledEval.model.flopsPerImage, metrics: missingStats() }, boxes: new Map() };
@@ -178,7 +205,7 @@ export async function runMainJob(options: MainJobOptions): Promise<MainJobResult
       models: {
         teacher: teacherEval.model,
         baseline: { ...baselineEval.model, history: baselineHistory },
-        distilled: { ...distilledEval.model, history: distilledHistory },
+        distilled: { ...distilledEval.model, history: distilledHistory, init: studentInitOf(checkpoint.state.extra?.initFrom, baselinePrefix) },
       },
       grid,
     };
@@ -191,12 +218,29 @@ export async function runMainJob(options: MainJobOptions): Promise<MainJobResult
   }
 }
 
-/** Compiles the topology, turning `steps` into an override of the student stage (whatever its name). */
-async function compileWithSteps(file: string, env: Env, overrides: readonly string[], steps: number | undefined): Promise<CompiledTopology> {
+/** Compiles the topology, turning `steps` and `initFrom` into overrides of the student stage (whatever its name). */
+async function compileWithSteps(file: string, env: Env, overrides: readonly string[], steps: number | undefined, initFrom: string | undefined): Promise<CompiledTopology> {
   const first = await loadTopology(file, { env, overrides });
-  if (steps === undefined) return first;
+  if (steps === undefined && initFrom === undefined) return first;
   const name = stageOf(first, 'student').name;
-  return loadTopology(file, { env, overrides: [...overrides, `stages.${name}.options.steps=${steps}`] });
+  const student = [...(steps === undefined ? [] : [`steps=${steps}`]), ...(initFrom === undefined ? [] : [`initFrom=${initFrom}`])];
+  return loadTopology(file, { env, overrides: [...overrides, ...student.map((o) => `stages.${name}.options.${o}`)] });
+}
+
+/** The asked-for start, checked; by default DEFAULT_STUDENT_INIT where it applies (a baseline and a step budget), else random. */
+export function chooseStudentInit(requested: StudentInit | undefined, steps: number, baseline: boolean): StudentInit {
+  if (requested === 'baseline') {
+    if (!baseline) throw new Error('the student cannot start from the baseline without one: drop --no-baseline or use --student-init random');
+    if (steps === 0) throw new Error("--student-init baseline trains the baseline before the student, so it needs the student's step budget: pass --steps N (a continuous student has none)");
+  }
+  return requested ?? (baseline && steps > 0 ? DEFAULT_STUDENT_INIT : 'random');
+}
+
+/** How the report names the distilled student's start: the run's baseline, another saved model, or random weights. */
+function studentInitOf(initFrom: unknown, baselinePrefix: string): StudentInitReport {
+  // The checkpoint's record, not the topology's option: a resumed student kept the start of its first run.
+  if (typeof initFrom !== 'string') return { from: 'random' };
+  return { from: initFrom === baselinePrefix ? 'baseline' : 'model', key: initFrom };
 }
 
 export function stageOf<K extends StageConfig['kind']>(topology: CompiledTopology, kind: K): Extract<StageConfig, { kind: K }> {
@@ -517,6 +561,11 @@ function historyOf(h: Readonly<{ steps: readonly TrainingHistory['steps'][number
     steps: h.steps.map(({ step, total, focal, distillation, localization, lr }) => ({ step, total, focal, distillation, localization, lr })),
     evals: h.evals.map(({ step, AP, AP50 }) => ({ step, AP, AP50 })),
   };
+}
+
+interface Evaluated {
+  model: ModelReport;
+  boxes: Map<number, ReportBox[]>;
 }
 
 /** Runs `fn`, then frees the detector's weights whatever happened. */

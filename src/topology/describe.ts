@@ -78,7 +78,8 @@ function stageSummary(t: CompiledTopology, stage: StageConfig): string {
       const mix = o.labeledOnly ? 'labeled only' : `${Math.round(o.labeledFraction * 100)}% labeled`;
       const steps = o.steps > 0 ? `${o.steps} steps` : 'until stopped';
       const evaluation = o.evalEvery > 0 ? `eval every ${o.evalEvery} on ${o.evalAnnotations}` : 'no eval';
-      return `${stage.input} → ${steps}, batch ${o.batchSize} (${mix}), lr ${o.learningRate}, checkpoint every ${o.checkpointEvery} to ${o.checkpointPrefix}, ${evaluation}${idle(t, stage)}`;
+      const init = o.initFrom === undefined ? '' : `, starting from ${o.initFrom} unless checkpointed`;
+      return `${stage.input} → ${steps}, batch ${o.batchSize} (${mix}), lr ${o.learningRate}${init}, checkpoint every ${o.checkpointEvery} to ${o.checkpointPrefix}, ${evaluation}${idle(t, stage)}`;
     }
   }
 }

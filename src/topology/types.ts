@@ -118,6 +118,8 @@ export interface StudentStageOptions {
   seed: number;
   /** Augmentation of each drawn sample: 'flip' mirrors image, hard boxes and soft-label map with probability ½. */
   augment: 'none' | 'flip';
+  /** Store prefix of a saved model (model.json) or checkpoint to start from instead of random weights; a checkpoint under checkpointPrefix wins. */
+  initFrom?: string;
 }
 
 interface StageBase {

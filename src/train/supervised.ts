@@ -6,12 +6,12 @@ import { evaluateDetector } from '../eval/evaluate_detector.ts';
 import type { ObjectStore } from '../io/object_store.ts';
 import { buildDetector, type Detector } from '../model/detector.ts';
 import { detectorAnchorConfig, type DetectorConfig } from '../model/detector_config.ts';
-import { loadDetector } from '../model/store_io.ts';
 import type { PostprocessOptions } from '../postprocess/detections.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { ResumableAdam } from './adam.ts';
 import type { AugmentOptions } from './augment.ts';
 import { sameCategories } from '../eval/coco_categories.ts';
+import { loadInitDetector } from './init_from.ts';
 import { loadCheckpoint, readLatest, restoreOptimizer, saveCheckpoint, type CheckpointState } from './checkpoint.ts';
 import {
   disposeBatch,
@@ -140,8 +140,7 @@ export async function trainSupervised(options: SupervisedTrainOptions): Promise<
     resumedFrom = state.step;
     logger.info({ step: state.step, dir: ckpt.dir }, 'resuming from checkpoint');
   } else if (options.initFrom) {
-    detector = await loadDetector(options.store, options.initFrom);
-    checkCompatible(detector.config, options.detector);
+    detector = (await loadInitDetector(options.store, options.initFrom, options.detector)).detector;
   } else {
     detector = buildDetector(options.detector);
   }

@@ -9,8 +9,10 @@ import { initBackend } from '../../src/backend/backend.ts';
 import { readCocoAnnotations } from '../../src/corpus/index.ts';
 import { LocalStore } from '../../src/io/local_store.ts';
 import type { MetricsJson } from '../../src/report/index.ts';
-import { runMainJob } from '../../src/runner/main_job.ts';
+import { chooseStudentInit, runMainJob } from '../../src/runner/main_job.ts';
 import { compileTopology } from '../../src/topology/index.ts';
+import { disposeLayersModel } from '../../src/model/detector.ts';
+import { loadCheckpoint } from '../../src/train/checkpoint.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 import { saveTinyTeacher } from '../stages/teacher/fixtures.ts';
 import { tinyTopologyYaml } from './tiny_topology.ts';
@@ -101,6 +103,8 @@ test('run all: generates the corpus, copies the bundled teacher, distils, trains
     assert.ok(result.report.grid.images.length === 3 && result.report.grid.images.every((g) => g.bytes.length > 0 && g.width >= 64));
     assert.ok(stdout.text.includes('distilled student') && stdout.text.includes('baseline student'), 'summary table printed');
     assert.ok(stdout.text.includes(result.paths.html), 'report path printed');
+    assert.ok(stdout.text.includes('distilled student initialised from: random weights'), 'a continuous student starts from random weights');
+    assert.deepEqual(metrics.models.distilled.init, { from: 'random' });
 
     // A second run over the same store lists the whole corpus again (ingest cursors of the last run are cleared).
     const again = await runMainJob({ ...base, runId: 'tiny-2', baseline: false, io: { stdout: sink(), stderr: sink() } });
@@ -110,4 +114,61 @@ test('run all: generates the corpus, copies the bundled teacher, distils, trains
   } finally {
     await rm(root, { recursive: true, force: true });
   }
+});
+
+test('run all --student-init baseline: the baseline trains first, the distilled student starts from its weights and says so', async () => {
+  await initBackend('wasm');
+  const root = await mkdtemp(path.join(os.tmpdir(), 'distillery-main-init-'));
+  try {
+    const topologyFile = path.join(root, 'tiny.yaml');
+    await writeFile(topologyFile, TOPOLOGY(root));
+    const topology = compileTopology(TOPOLOGY(root), 'tiny.yaml', { env: {} });
+    const bundled = path.join(root, 'bundled');
+    await saveTinyTeacher(new LocalStore({ root: bundled }), 'teacher', { class0Bias: 4, config: topology.teacher });
+    const base = {
+      topologyFile,
+      steps: 4,
+      env: {},
+      corpus: { images: { labeled: 4, test: 3, unlabeled: 8 }, imageSize: { min: 64, max: 96 }, letterboxSize: 64, objectSize: { min: 12, max: 40 }, workers: 0 },
+      bundledTeacherDir: path.join(bundled, 'teacher'),
+      logger: silentLogger(),
+      io: { stdout: sink(), stderr: sink() },
+    };
+    // Asked for without what it needs: one-line errors before any work.
+    await assert.rejects(runMainJob({ ...base, runId: 'no-baseline', studentInit: 'baseline', baseline: false }), /drop --no-baseline/);
+    await assert.rejects(runMainJob({ ...base, runId: 'continuous', studentInit: 'baseline', steps: 0 }), /pass --steps N/);
+
+    const stdout = sink();
+    const stderr = sink();
+    const before = tf.memory().numTensors;
+    const result = await runMainJob({ ...base, runId: 'from-baseline', studentInit: 'baseline', io: { stdout, stderr } });
+    assert.ok(tf.memory().numTensors <= before + 16, `tensors left: ${tf.memory().numTensors - before}`);
+
+    const store = new LocalStore({ root: path.join(root, 'store') });
+    const checkpoint = await loadCheckpoint(store, 'runs/from-baseline/student');
+    assert.ok(checkpoint);
+    disposeLayersModel(checkpoint.detector.model);
+    assert.equal(checkpoint.state.extra?.initFrom, 'runs/from-baseline/baseline', 'the student loaded the baseline saved by this run');
+    assert.ok(stderr.text.indexOf('training the labeled-only baseline first') < stderr.text.indexOf('pipeline'), 'the baseline trains before the pipeline starts');
+    assert.equal(result.report.models.baseline.history.steps.length, 4, 'the baseline trains the student\'s step budget');
+    assert.equal(result.report.models.distilled.history.steps.length, 4);
+
+    const init = { from: 'baseline', key: 'runs/from-baseline/baseline' };
+    assert.deepEqual(result.report.models.distilled.init, init);
+    const metrics = JSON.parse(await readFile(result.paths.metrics, 'utf8')) as MetricsJson;
+    assert.deepEqual(metrics.models.distilled.init, init);
+    assert.ok(stdout.text.includes('distilled student initialised from: the labeled-only baseline (runs/from-baseline/baseline)'), stdout.text);
+    assert.ok((await readFile(result.paths.html, 'utf8')).includes('The distilled student started from the labeled-only baseline (runs/from-baseline/baseline).'));
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('the default start is the baseline where there is one to train first (a step budget, no --no-baseline), else random', () => {
+  assert.equal(chooseStudentInit(undefined, 2000, true), 'baseline');
+  assert.equal(chooseStudentInit(undefined, 0, true), 'random', 'a continuous student has no budget to train the baseline for first');
+  assert.equal(chooseStudentInit(undefined, 2000, false), 'random');
+  assert.equal(chooseStudentInit('random', 2000, true), 'random');
+  assert.throws(() => chooseStudentInit('baseline', 2000, false), /drop --no-baseline/);
+  assert.throws(() => chooseStudentInit('baseline', 0, true), /pass --steps N/);
 });

@@ -27,7 +27,7 @@ export class BestPromoter {
   constructor(private readonly o: BestPromoterOptions) {}
 
   /** Saves `detector` as best/ when `record.AP` beats the best so far; true when it did. */
-  async consider(record: EvalRecord, detector: Detector, lineage: { offsets: Record<string, string>; teachers: TeacherLineage[] }): Promise<boolean> {
+  async consider(record: EvalRecord, detector: Detector, lineage: { offsets: Record<string, string>; teachers: TeacherLineage[]; initFrom?: string }): Promise<boolean> {
     if (this.bestAp === undefined) {
       const card = await readBestCard(this.o.store, this.o.checkpointPrefix);
       this.bestAp = card?.evaluation?.AP ?? -Infinity;
@@ -40,6 +40,7 @@ export class BestPromoter {
       checkpoint: `${this.o.store.describe().replace(/\/+$/, '')}/${this.o.checkpointPrefix}`,
       step: record.step,
       teachers: lineage.teachers,
+      initFrom: lineage.initFrom,
       thresholds: this.o.thresholds,
       loss: this.o.loss,
       offsets: lineage.offsets,

@@ -11,6 +11,7 @@ import type { StageConfig, StudentStageOptions } from '../../topology/types.ts';
 import { ResumableAdam } from '../../train/adam.ts';
 import { loadCheckpoint, readLatest, restoreOptimizer, saveCheckpoint, type CheckpointState } from '../../train/checkpoint.ts';
 import { loadCocoDataset, type DetectionDataset } from '../../train/dataset.ts';
+import { loadInitDetector } from '../../train/init_from.ts';
 import { emptyHistory, evalRecord, stepRecord, type EvalRecord, type StepRecord, type TrainHistory } from '../../train/history.ts';
 import { mixSeed, SeededRng } from '../../train/rng.ts';
 import { learningRateAt, resolveLrSchedule, type LrSchedule } from '../../train/schedule.ts';
@@ -70,6 +71,8 @@ const DRAW_RNG = 'draw';
 const SAMPLES_TRAINED = 'samplesTrained';
 /** RNG key of the augmentation draws (its own stream, so turning flips on or off leaves the batch draws alone). */
 const AUGMENT_RNG = 'augment';
+/** Checkpoint `extra` field: store key of the model the first step started from (absent: random weights). */
+const INIT_FROM = 'initFrom';
 
 export interface StudentCheckpointInfo {
   step: number;
@@ -86,6 +89,8 @@ export interface StudentStageHooks {
   onTrained?: (samples: Array<{ id: string; source: SampleSource }>, step: number) => void;
   /** After a checkpoint was loaded, before consuming (the detector stays the stage's: do not keep or dispose it). */
   onRestored?: (info: { step: number; offsets: Record<string, string>; detector: Detector }) => void;
+  /** After a fresh run loaded its start from `initFrom`, before consuming (the detector stays the stage's). */
+  onInitialized?: (info: { initFrom: string; detector: Detector }) => void;
   /** Fresh samples the consumer may hold ahead of training. Default min(bufferSize, FRESH_BATCHES × batchSize). */
   maxFresh?: number;
 }
@@ -151,6 +156,8 @@ interface Restored {
   optimizer: ResumableAdam;
   state: CheckpointState;
   resumed: boolean;
+  /** Store key of the model the run's weights started from, kept across resumes (undefined: random weights). */
+  initFrom: string | undefined;
 }
 
 async function distill(ctx: StageContext<StudentStageConfig>, counters: StageCounters, history: TrainHistory, stop: AbortSignal, hooks: StudentStageHooks): Promise<StageCounters> {
@@ -169,6 +176,8 @@ async function distill(ctx: StageContext<StudentStageConfig>, counters: StageCou
     if (restored.resumed) {
       logger.info({ step: state.step, offsets: state.offsets, prefix: o.checkpointPrefix }, 'resuming from checkpoint');
       hooks.onRestored?.({ step: state.step, offsets: { ...state.offsets }, detector });
+    } else if (restored.initFrom !== undefined) {
+      hooks.onInitialized?.({ initFrom: restored.initFrom, detector });
     }
     if (o.steps > 0 && state.step >= o.steps) {
       logger.info({ step: state.step, steps: o.steps }, 'the checkpoint already has every step; nothing to do');
@@ -183,7 +192,7 @@ async function distill(ctx: StageContext<StudentStageConfig>, counters: StageCou
     } else {
       await rewindGroup(transport, consumerGroupOf(topology, stage.name), input, logger);
     }
-    const run = new StudentRun(ctx, counters, history, hooks, { detector, optimizer, state, test, initialOffsets });
+    const run = new StudentRun(ctx, counters, history, hooks, { detector, optimizer, state, test, initialOffsets, initFrom: restored.initFrom });
     await run.run(stop);
     logger.info({ ...counters }, 'student stopped');
     return counters;
@@ -200,8 +209,12 @@ async function restoreOrInit(ctx: StageContext<StudentStageConfig>): Promise<Res
   const fresh: CheckpointState = { step: 0, offsets: {}, rng: {}, history: emptyHistory() };
   let detector: Detector | undefined;
   try {
+    // A checkpoint of this student wins over initFrom: a restarted continuous run goes on, it does not start over.
     if ((await readLatest(store, o.checkpointPrefix)) === undefined) {
-      return { detector: buildDetector(topology.student, { seed: o.seed }), optimizer, state: fresh, resumed: false };
+      if (o.initFrom === undefined) return { detector: buildDetector(topology.student, { seed: o.seed }), optimizer, state: fresh, resumed: false, initFrom: undefined };
+      const init = await loadInitDetector(store, o.initFrom, topology.student);
+      ctx.logger.info({ initFrom: init.dir }, 'student starts from a saved model');
+      return { detector: init.detector, optimizer, state: fresh, resumed: false, initFrom: init.dir };
     }
     const ckpt = await loadCheckpoint(store, o.checkpointPrefix);
     if (ckpt === undefined) throw new Error(`${o.checkpointPrefix}: latest.json points at a missing checkpoint`);
@@ -214,7 +227,8 @@ async function restoreOrInit(ctx: StageContext<StudentStageConfig>): Promise<Res
       );
     }
     await restoreOptimizer(optimizer, ckpt.optimizer);
-    return { detector, optimizer, state: ckpt.state, resumed: true };
+    const initFrom = ckpt.state.extra?.[INIT_FROM];
+    return { detector, optimizer, state: ckpt.state, resumed: true, initFrom: typeof initFrom === 'string' ? initFrom : undefined };
   } catch (err) {
     optimizer.dispose();
     if (detector !== undefined) disposeLayersModel(detector.model);
@@ -244,6 +258,7 @@ interface RunState {
   test: DetectionDataset | undefined;
   /** Offsets the group was seeked to (what is committed when the run starts). */
   initialOffsets: Record<string, string>;
+  initFrom: string | undefined;
 }
 
 /** One run of the stage between restore and shutdown: the consumer, the training loop and their bookkeeping. */
@@ -273,6 +288,7 @@ class StudentRun {
   private lastEvalStep: number;
   private readonly committed: Record<string, string>;
   private readonly ledger: TrainedLedger;
+  private readonly initFrom: string | undefined;
   private failure: { error: unknown } | undefined;
 
   constructor(
@@ -314,6 +330,7 @@ class StudentRun {
       metrics: ctx.metrics,
     });
     this.committed = { ...run.initialOffsets };
+    this.initFrom = run.initFrom;
     this.anchors = generateAnchors(detectorAnchorConfig(config), config.inputSize, config.inputSize);
     this.schedule = resolveLrSchedule({ baseLr: o.learningRate, warmupSteps: o.warmupSteps, totalSteps: o.steps, decay: o.steps > 0 ? 'cosine' : 'constant' });
     this.rng = new SeededRng(run.state.rng[DRAW_RNG] ?? mixSeed(o.seed, 3));
@@ -476,7 +493,7 @@ class StudentRun {
     this.counters.AP50 = record.AP50;
     this.ctx.metrics?.studentEvaluation(record);
     this.ctx.logger.info({ step: this.step, AP: record.AP, AP50: record.AP50, images: result.numImages, seconds: record.seconds }, 'evaluation');
-    await this.best.consider(record, this.detector, { offsets: this.intake.positions(), teachers: this.intake.teacherModels });
+    await this.best.consider(record, this.detector, { offsets: this.intake.positions(), teachers: this.intake.teacherModels, initFrom: this.initFrom });
     this.hooks.onEval?.(record);
     this.ctx.onProgress?.(this.counters);
   }
@@ -491,7 +508,16 @@ class StudentRun {
       offsets,
       rng: { [DRAW_RNG]: this.rng.state, [AUGMENT_RNG]: this.augmentRng.state },
       history: this.history,
-      extra: { stage: stage.name, input: this.input, seed: this.o.seed, teachers: this.intake.teachers, teacherModels: this.intake.teacherModels, thresholds: this.ctx.topology.thresholds, loss: this.ctx.topology.loss },
+      extra: {
+        stage: stage.name,
+        input: this.input,
+        seed: this.o.seed,
+        teachers: this.intake.teachers,
+        teacherModels: this.intake.teacherModels,
+        thresholds: this.ctx.topology.thresholds,
+        loss: this.ctx.topology.loss,
+        ...(this.initFrom === undefined ? {} : { [INIT_FROM]: this.initFrom }),
+      },
     };
     const ledger = this.ledger.checkpointed(offsets);
     state.extra = { ...state.extra, [SAMPLES_TRAINED]: ledger };

@@ -5,7 +5,10 @@ import * as tf from '@tensorflow/tfjs';
 import type { LocalStore } from '../../../src/io/local_store.ts';
 import type { ObjectStore } from '../../../src/io/object_store.ts';
 import { readDlqRecord } from '../../../src/messages/dlq.ts';
-import { disposeLayersModel } from '../../../src/model/detector.ts';
+import { buildDetector, disposeLayersModel } from '../../../src/model/detector.ts';
+import { resolveDetectorConfig } from '../../../src/model/detector_config.ts';
+import { saveDetector } from '../../../src/model/store_io.ts';
+import { readCheckpointLineage } from '../../../src/export/export_model.ts';
 import type { StageContext } from '../../../src/stages/stage.ts';
 import { runStudentStage, type StudentCheckpointInfo, type StudentStageConfig, type StudentStageHooks } from '../../../src/stages/student/run_student.ts';
 import { loadCheckpoint, readLatest } from '../../../src/train/checkpoint.ts';
@@ -17,7 +20,7 @@ import { silentLogger } from '../../../src/util/logger.ts';
 import { makeScenes, writeSplit } from '../../train/fixtures.ts';
 import { tempStore } from '../ingest/topology_fixture.ts';
 import { initBackend } from '../../../src/backend/backend.ts';
-import { makeSample, publish, sampleMessage, studentStage, studentTopology, until, weightValues } from './fixtures.ts';
+import { DEFAULT_STUDENT, makeSample, publish, sampleMessage, studentStage, studentTopology, tinyStudentConfig, until, weightValues } from './fixtures.ts';
 
 // wasm: the training steps are several times faster than on the cpu backend.
 await initBackend('wasm');
@@ -372,6 +375,80 @@ test('a long run does not pile listeners onto the stop signal (no MaxListenersEx
     assert.deepEqual(warnings.filter((w) => w === 'MaxListenersExceededWarning'), []);
   } finally {
     process.off('warning', onWarning);
+    await h.cleanup();
+  }
+});
+
+test('initFrom: a fresh student starts from exactly the saved weights and records it; its own checkpoint wins on restart', async () => {
+  const h = await harness();
+  try {
+    const save = async (prefix: string, seed: number): Promise<Map<string, Float32Array>> => {
+      const d = buildDetector(tinyStudentConfig(), { seed });
+      const weights = await weightValues(d.model);
+      await saveDetector(d, h.store, prefix);
+      disposeLayersModel(d.model);
+      return weights;
+    };
+    const base = await save('models/base', 99);
+    const other = await save('models/other', 98);
+    const random = buildDetector(tinyStudentConfig(), { seed: DEFAULT_STUDENT.seed });
+    assert.notDeepEqual(await weightValues(random.model), base, 'the stage’s own random start differs from the saved model');
+    disposeLayersModel(random.model);
+
+    const topology = await setup(h, { steps: 2, checkpointEvery: 2, initFrom: 'models/base' }, await samples(studentTopology(), 8));
+    const tensorsBefore = tf.memory().numTensors;
+    const started: Array<{ initFrom: string; weights: Promise<Map<string, Float32Array>> }> = [];
+    await runStudentStage(context(h, topology), { onInitialized: ({ initFrom, detector }) => started.push({ initFrom, weights: weightValues(detector.model) }) }).done;
+    assert.equal(tf.memory().numTensors, tensorsBefore, 'the stage frees the loaded model');
+    assert.equal(started.length, 1);
+    assert.equal(started[0].initFrom, 'models/base');
+    assert.deepEqual(await started[0].weights, base, 'the first step’s weights are the saved model’s');
+    const first = await loadCheckpoint(h.store, PREFIX);
+    assert.ok(first);
+    disposeLayersModel(first.detector.model);
+    assert.deepEqual([first.state.step, first.state.extra?.initFrom], [2, 'models/base'], 'the checkpoint records where the weights started');
+    assert.equal((await readCheckpointLineage(h.store, PREFIX)).initFrom, 'models/base', 'and the exported model card carries it');
+
+    // A restart (as in continuous mode) with initFrom still set, even to another model: the checkpoint wins.
+    const restarted = studentTopology({ steps: 4, checkpointEvery: 2, initFrom: 'models/other' });
+    const more = await Promise.all(Array.from({ length: 8 }, async (_, i) => sampleMessage(await makeSample(restarted, { id: `r${i}`, seed: i + 20, split: i % 2 === 0 ? 'labeled' : 'unlabeled' }))));
+    await publish(h.transport, SAMPLES, more);
+    let restored: Promise<Map<string, Float32Array>> | undefined;
+    let initialized = 0;
+    await runStudentStage(context(h, restarted), {
+      onRestored: ({ step, detector }) => {
+        assert.equal(step, 2);
+        restored = weightValues(detector.model);
+      },
+      onInitialized: () => (initialized += 1),
+    }).done;
+    assert.equal(initialized, 0, 'initFrom is not loaded over a checkpoint');
+    const restoredWeights = await restored;
+    assert.ok(restoredWeights);
+    assert.notDeepEqual(restoredWeights, other);
+    assert.notDeepEqual(restoredWeights, base, 'the checkpoint’s trained weights, not either saved model');
+    const last = await loadCheckpoint(h.store, PREFIX);
+    assert.ok(last);
+    disposeLayersModel(last.detector.model);
+    assert.deepEqual([last.state.step, last.state.extra?.initFrom], [4, 'models/base'], 'the resumed run keeps the recorded start');
+    assert.equal(tf.memory().numTensors, tensorsBefore);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+test('initFrom: a missing model or another architecture fails the stage with a one-line error, leaking nothing', async () => {
+  const h = await harness();
+  try {
+    const wider = buildDetector(resolveDetectorConfig({ ...tinyStudentConfig(), name: 'wider', stageChannels: [4, 4, 8, 16] }));
+    await saveDetector(wider, h.store, 'models/wider');
+    disposeLayersModel(wider.model);
+    const tensorsBefore = tf.memory().numTensors;
+    await assert.rejects(runStudentStage(context(h, await setup(h, { initFrom: 'models/none' }, []))).done, /no saved model at .*models\/none/);
+    await assert.rejects(runStudentStage(context(h, studentTopology({ initFrom: 'models/wider' }))).done, /holds 'wider'.*stageChannels: saved \[4,4,8,16\], wanted \[4,4,8,8\]/);
+    assert.equal(tf.memory().numTensors, tensorsBefore);
+    assert.equal(await readLatest(h.store, PREFIX), undefined, 'no checkpoint written');
+  } finally {
     await h.cleanup();
   }
 });
