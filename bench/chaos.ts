@@ -423,18 +423,20 @@ async function main(): Promise<number> {
       '',
     ].join('\n'),
   );
-  if (!ok) await keepLogs([...teachers.map((t, i) => ({ name: `teacher${i}`, s: t })), { name: 'student', s: student }]);
+  if (!ok) await keepLogs();
   await admin.close();
   await store.close?.();
   return ok ? 0 : 1;
 }
 
-/** A failed run's stage logs, one file per process incarnation, kept outside the state folder that is removed. */
-async function keepLogs(stages: Array<{ name: string; s: Supervised }>): Promise<void> {
+/** A failed run's stage logs, one file per process incarnation (the running one too), kept outside the state folder that is removed. */
+async function keepLogs(): Promise<void> {
   const dir = path.join(os.homedir(), '.cache/distillery/chaos', `failed-${runId}`);
   await mkdir(dir, { recursive: true });
-  for (const { name, s } of stages) {
-    for (const [i, log] of s.logs.entries()) await writeFile(path.join(dir, `${name}-${i}.log`), log);
+  for (const [k, s] of supervised.entries()) {
+    const running = s.child.child.exitCode === null && s.child.child.signalCode === null;
+    const logs = running ? [...s.logs, s.child.stderr()] : s.logs;
+    for (const [i, log] of logs.entries()) await writeFile(path.join(dir, `${k}-${s.stage}-${i}.log`), log);
   }
   say(`stage logs of the failed run: ${dir} (DISTILLERY_LOG_LEVEL=debug for the transport's decisions)`);
 }
@@ -444,6 +446,7 @@ try {
   exitCode = await main();
 } catch (error) {
   process.stderr.write(`chaos: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  await keepLogs().catch((e: unknown) => say(`keeping the logs failed: ${String(e)}`));
 } finally {
   for (const s of supervised) s.abort();
   if (Object.keys(servicesEnv).length > 0) {
