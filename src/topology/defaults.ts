@@ -44,6 +44,7 @@ export const DEFAULT_STUDENT_OPTIONS: Readonly<Omit<StudentStageOptions, 'checkp
   evalImages: 0,
   labeledOnly: false,
   bufferSize: 2000,
+  maxBatchWaitMs: 5000,
   seed: 0,
   augment: 'flip',
 });

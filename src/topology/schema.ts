@@ -236,6 +236,7 @@ export const studentOptionsSchema = mapping({
   evalImages: nonNegativeInt().default(DEFAULT_STUDENT_OPTIONS.evalImages),
   labeledOnly: boolean().default(DEFAULT_STUDENT_OPTIONS.labeledOnly),
   bufferSize: positiveInt().default(DEFAULT_STUDENT_OPTIONS.bufferSize),
+  maxBatchWaitMs: duration().default(DEFAULT_STUDENT_OPTIONS.maxBatchWaitMs),
   seed: integer('an integer in [0, 2^32)', (n) => n >= 0 && n < 2 ** 32).default(DEFAULT_STUDENT_OPTIONS.seed),
   augment: oneOf(['none', 'flip'] as const).default(DEFAULT_STUDENT_OPTIONS.augment),
   initFrom: text('a store prefix of a saved model or checkpoint to start from').optional(),

@@ -115,6 +115,12 @@ export interface StudentStageOptions {
   labeledOnly: boolean;
   /** Samples kept in memory to draw batches from (a replay buffer; oldest dropped). */
   bufferSize: number;
+  /**
+   * With fewer samples buffered than a batch, how long (ms) the student waits for another before it trains on a short
+   * batch of what it holds: the tail of a finite stream, or the few samples a restarted student finds past its
+   * checkpoint, are trained on and committed instead of waiting for more that may never come.
+   */
+  maxBatchWaitMs: number;
   seed: number;
   /** Augmentation of each drawn sample: 'flip' mirrors image, hard boxes and soft-label map with probability ½. */
   augment: 'none' | 'flip';

@@ -133,6 +133,7 @@ describe('compileTopology defaults', () => {
       evalImages: 0,
       labeledOnly: false,
       bufferSize: 2000,
+      maxBatchWaitMs: 5000,
       seed: 0,
       augment: 'flip',
     });

@@ -400,19 +400,20 @@ class StudentRun {
     const config = this.detector.config;
     while (o.steps === 0 || this.step < o.steps) {
       const waiting = performance.now();
-      if (!(await this.waitForBatch())) return;
+      const size = await this.waitForBatch();
+      if (size === 0) return;
       const t0 = performance.now();
       // Time with less than a batch buffered: the student idle for want of samples.
       this.counters.waitSeconds += (t0 - waiting) / 1000;
       const lr = learningRateAt(this.schedule, this.step);
       this.optimizer.learningRate = lr;
-      const samples = this.buffer.draw(o.batchSize, this.rng);
+      const samples = this.buffer.draw(size, this.rng);
       const first = samples.filter((s) => s.uses === 1);
       this.ledger.firstUses(first.map((s) => s.source));
       this.counters.trained += first.length;
       // Starved: fewer fresh unlabeled samples (new teacher output) than the batch's unlabeled slots, which were then
       // filled by replays or by labeled samples.
-      const slots = o.labeledOnly ? 0 : Math.floor(o.batchSize * (1 - o.labeledFraction));
+      const slots = o.labeledOnly ? 0 : Math.floor(size * (1 - o.labeledFraction));
       const shortfall = Math.max(0, slots - first.filter((s) => s.pool === 'unlabeled').length);
       this.counters.unlabeledShortfall += shortfall;
       if (shortfall > 0) this.counters.starvedSteps += 1;
@@ -435,7 +436,7 @@ class StudentRun {
       this.history.steps.push(record);
       if (o.steps === 0 && this.history.steps.length > CONTINUOUS_HISTORY_STEPS) this.history.steps.splice(0, this.history.steps.length - CONTINUOUS_HISTORY_STEPS);
       this.countStep(record, batch.labeled, batch.unlabeled);
-      this.ctx.metrics?.studentStep(record, o.batchSize);
+      this.ctx.metrics?.studentStep(record, samples.length);
       this.hooks.onStep?.(record);
       this.hooks.onTrained?.(
         first.map((s) => ({ id: s.id, source: s.source })),
@@ -452,16 +453,30 @@ class StudentRun {
     }
   }
 
-  /** Waits until the buffer holds a batch; false when halted first. */
-  private async waitForBatch(): Promise<boolean> {
+  /**
+   * Waits until the buffer holds a batch, or holds some samples and none arrived for maxBatchWaitMs (then the batch
+   * is what it holds). Returns the batch size to draw; 0 when halted first.
+   */
+  private async waitForBatch(): Promise<number> {
     // One promise for the whole run: a listener per step would pile up on the signal (MaxListenersExceeded).
     this.halted ??= new Promise<void>((resolve) => {
       if (this.halt.signal.aborted) resolve();
       else this.halt.signal.addEventListener('abort', () => resolve(), { once: true });
     });
     const halted = this.halted;
-    while (!this.halt.signal.aborted && this.buffer.size < this.o.batchSize) await Promise.race([this.buffer.changed(), halted]);
-    return !this.halt.signal.aborted;
+    const { batchSize, maxBatchWaitMs } = this.o;
+    while (!this.halt.signal.aborted && this.buffer.size < batchSize) {
+      if (this.buffer.size === 0) {
+        await Promise.race([this.buffer.changed(), halted]);
+        continue;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const idle = new Promise<'idle'>((resolve) => (timer = setTimeout(() => resolve('idle'), maxBatchWaitMs)));
+      const woke = await Promise.race([this.buffer.changed(), halted, idle]);
+      clearTimeout(timer);
+      if (woke === 'idle') break;
+    }
+    return this.halt.signal.aborted ? 0 : Math.min(batchSize, this.buffer.size);
   }
 
   private countStep(record: StepRecord, labeled: number, unlabeled: number): void {

@@ -34,6 +34,7 @@ export const DEFAULT_STUDENT: StudentStageOptions = {
   evalImages: 0,
   labeledOnly: false,
   bufferSize: 64,
+  maxBatchWaitMs: 5000,
   seed: 5,
   augment: 'flip',
 };

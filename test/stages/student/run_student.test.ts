@@ -343,7 +343,8 @@ test('flip augmentation draws from its own checkpointed stream: one draw per sam
 test('stopping a student that is still waiting for its first batch writes no checkpoint', async () => {
   const h = await harness();
   try {
-    const topology = await setup(h, { steps: 0 }, await samples(studentTopology(), 2));
+    // Waiting for more than the 2 samples it holds for longer than the test runs.
+    const topology = await setup(h, { steps: 0, maxBatchWaitMs: 600_000 }, await samples(studentTopology(), 2));
     const tensorsBefore = tf.memory().numTensors;
     const stage = runStudentStage(context(h, topology));
     await until(() => stage.counters.consumed === 2, 'two samples');
@@ -352,6 +353,26 @@ test('stopping a student that is still waiting for its first batch writes no che
     assert.deepEqual([counters.steps, counters.checkpoints, counters.bufferFresh], [0, 0, 2]);
     assert.equal(await readLatest(h.store, PREFIX), undefined);
     assert.deepEqual(await h.transport.groupOffsets('student', SAMPLES), [{ partition: 0, offset: '-1' }], 'untrained samples stay uncommitted');
+    assert.equal(tf.memory().numTensors, tensorsBefore);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+test('fewer samples than a batch and nothing more coming: after maxBatchWaitMs it trains on a short batch and commits past them', async () => {
+  const h = await harness();
+  try {
+    // A restarted student with only the stream's tail past its checkpoint is in this state: 3 samples, batches of 8.
+    const topology = await setup(h, { steps: 0, batchSize: 8, checkpointEvery: 1, maxBatchWaitMs: 50 }, await samples(studentTopology(), 3));
+    const tensorsBefore = tf.memory().numTensors;
+    const trained: string[][] = [];
+    const stage = runStudentStage(context(h, topology), { onTrained: (s) => trained.push(s.map((x) => x.id)) });
+    await until(() => stage.counters.checkpoints >= 1, 'a step on the short batch and its checkpoint');
+    await stage.stop();
+    const counters = await stage.done;
+    assert.deepEqual(trained[0].slice().sort(), ['s0', 's1', 's2'], 'the first step trained all three samples once');
+    assert.equal(counters.samplesTrained, 3);
+    assert.deepEqual(await h.transport.groupOffsets('student', SAMPLES), [{ partition: 0, offset: '3' }], 'committed past every sample');
     assert.equal(tf.memory().numTensors, tensorsBefore);
   } finally {
     await h.cleanup();
