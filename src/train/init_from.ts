@@ -34,6 +34,12 @@ export function architectureDifferences(saved: DetectorConfig, wanted: DetectorC
   );
 }
 
+/** Throws a one-line error naming every architecture field where the saved model `what` differs from `wanted`. */
+export function assertSameArchitecture(saved: DetectorConfig, wanted: DetectorConfig, what: string): void {
+  const differences = architectureDifferences(saved, wanted);
+  if (differences.length > 0) throw new Error(`${what} holds '${saved.name}', not the architecture to train ('${wanted.name}'): ${differences.join('; ')}`);
+}
+
 /**
  * Loads the model under `prefix` to start training from: `<prefix>/model.json` (a saved model) or else the checkpoint
  * `<prefix>/latest.json` points to. Throws a one-line error when there is none or its architecture is not `wanted`'s.
@@ -46,10 +52,11 @@ export async function loadInitDetector(store: ObjectStore, prefix: string, wante
     dir = joinKey(prefix, latest.dir);
   }
   const detector = await loadDetector(store, dir);
-  const differences = architectureDifferences(detector.config, wanted);
-  if (differences.length > 0) {
+  try {
+    assertSameArchitecture(detector.config, wanted, `initFrom: ${store.describe()}/${dir}`);
+  } catch (error) {
     disposeLayersModel(detector.model);
-    throw new Error(`initFrom: ${store.describe()}/${dir} holds '${detector.config.name}', not the architecture to train ('${wanted.name}'): ${differences.join('; ')}`);
+    throw error;
   }
   return { detector, dir };
 }

@@ -11,7 +11,7 @@ import { silentLogger, type Logger } from '../util/logger.ts';
 import { ResumableAdam } from './adam.ts';
 import type { AugmentOptions } from './augment.ts';
 import { sameCategories } from '../eval/coco_categories.ts';
-import { loadInitDetector } from './init_from.ts';
+import { assertSameArchitecture, loadInitDetector } from './init_from.ts';
 import { loadCheckpoint, readLatest, restoreOptimizer, saveCheckpoint, type CheckpointState } from './checkpoint.ts';
 import {
   disposeBatch,
@@ -134,7 +134,7 @@ export async function trainSupervised(options: SupervisedTrainOptions): Promise<
     const ckpt = await loadCheckpoint(options.store, options.checkpointPrefix);
     if (!ckpt) throw new Error(`${options.checkpointPrefix}: latest.json points at a missing checkpoint`);
     detector = ckpt.detector;
-    checkCompatible(detector.config, options.detector);
+    assertSameArchitecture(detector.config, options.detector, `${options.store.describe()}/${ckpt.dir}`);
     await restoreOptimizer(optimizer, ckpt.optimizer);
     state = ckpt.state;
     resumedFrom = state.step;
@@ -254,14 +254,6 @@ async function resolveSplit(
   logger.info({ split: name, annotations: dataset.annotationsKey, images: dataset.images.length, skipped: dataset.skipped.length }, 'split loaded');
   emit({ kind: 'loaded', split: name, images: dataset.images.length, skipped: dataset.skipped.length });
   return dataset;
-}
-
-function checkCompatible(actual: DetectorConfig, wanted: DetectorConfig): void {
-  if (actual.numClasses !== wanted.numClasses || actual.inputSize !== wanted.inputSize) {
-    throw new Error(
-      `saved detector '${actual.name}' (${actual.numClasses} classes, ${actual.inputSize} px) does not match the requested one (${wanted.numClasses} classes, ${wanted.inputSize} px)`,
-    );
-  }
 }
 
 function checkPositiveInt(name: string, value: number, min: number): void {

@@ -11,7 +11,7 @@ import type { StageConfig, StudentStageOptions } from '../../topology/types.ts';
 import { ResumableAdam } from '../../train/adam.ts';
 import { loadCheckpoint, readLatest, restoreOptimizer, saveCheckpoint, type CheckpointState } from '../../train/checkpoint.ts';
 import { loadCocoDataset, type DetectionDataset } from '../../train/dataset.ts';
-import { loadInitDetector } from '../../train/init_from.ts';
+import { assertSameArchitecture, loadInitDetector } from '../../train/init_from.ts';
 import { emptyHistory, evalRecord, stepRecord, type EvalRecord, type StepRecord, type TrainHistory } from '../../train/history.ts';
 import { mixSeed, SeededRng } from '../../train/rng.ts';
 import { learningRateAt, resolveLrSchedule, type LrSchedule } from '../../train/schedule.ts';
@@ -221,10 +221,9 @@ async function restoreOrInit(ctx: StageContext<StudentStageConfig>): Promise<Res
     detector = ckpt.detector;
     const saved = detector.config;
     const wanted = topology.student;
-    if (saved.numClasses !== wanted.numClasses || saved.inputSize !== wanted.inputSize || !anchorConfigsEqual(detectorAnchorConfig(saved), topology.anchors)) {
-      throw new Error(
-        `${ckpt.dir}: saved student '${saved.name}' (${saved.numClasses} classes, ${saved.inputSize} px) does not fit the topology's student (${wanted.numClasses} classes, ${wanted.inputSize} px, same anchors); use another checkpointPrefix`,
-      );
+    assertSameArchitecture(saved, wanted, `checkpoint ${ckpt.dir} (use another checkpointPrefix for another student)`);
+    if (!anchorConfigsEqual(detectorAnchorConfig(saved), topology.anchors)) {
+      throw new Error(`checkpoint ${ckpt.dir}: the saved student's anchors are not the topology's; use another checkpointPrefix`);
     }
     await restoreOptimizer(optimizer, ckpt.optimizer);
     const initFrom = ckpt.state.extra?.[INIT_FROM];
