@@ -118,20 +118,13 @@ export async function saveCheckpoint(
   const dir = joinKey(prefix, name);
   await saveDetector(detector, store, dir, { step: state.step });
 
-  const weights = (await optimizer.getWeights()) as NamedTensor[];
-  let encoded: { data: ArrayBuffer; specs: tf.io.WeightsManifestEntry[] };
-  try {
-    encoded = await tf.io.encodeWeights(weights);
-  } finally {
-    // The iteration count comes back as a fresh scalar; the moments are the optimizer's live variables.
-    if (weights[0]?.name === 'iter') weights[0].tensor.dispose();
-  }
+  const encoded = await encodeOptimizerState(optimizer);
   await store.put(joinKey(dir, 'optimizer.bin'), new Uint8Array(encoded.data), { contentType: 'application/octet-stream' });
   const optimizerJson = {
     v: CHECKPOINT_VERSION,
-    className: optimizer.getClassName(),
-    config: optimizer.getConfig(),
-    iterations: optimizer.iterations,
+    className: encoded.className,
+    config: encoded.config,
+    iterations: encoded.iterations,
     weights: encoded.specs,
   };
   await store.put(joinKey(dir, 'optimizer.json'), JSON.stringify(optimizerJson), { contentType: 'application/json' });
@@ -179,6 +172,18 @@ export async function loadCheckpoint(store: ObjectStore, prefix: string, options
   };
   const detector = await loadDetector(store, dir);
   return { dir, detector, optimizer, state };
+}
+
+/** An optimizer's whole state as bytes + specs: what a checkpoint stores and what `restoreOptimizer` takes. */
+export async function encodeOptimizerState(optimizer: tf.Optimizer): Promise<SavedOptimizerState> {
+  const weights = (await optimizer.getWeights()) as NamedTensor[];
+  try {
+    const { data, specs } = await tf.io.encodeWeights(weights);
+    return { className: optimizer.getClassName(), config: optimizer.getConfig() as Record<string, unknown>, iterations: optimizer.iterations, specs, data };
+  } finally {
+    // The iteration count comes back as a fresh scalar; the moments are the optimizer's live variables.
+    if (weights[0]?.name === 'iter') weights[0].tensor.dispose();
+  }
 }
 
 /**

@@ -35,8 +35,28 @@ export interface AssembleOptions {
   flip?: { flips: readonly boolean[]; anchorOrder: Int32Array | undefined };
 }
 
+/**
+ * A batch as plain arrays, before any tensor exists: what crosses to the student's training thread. `pixels` are in
+ * the uint8 range, already mirrored where flipped, as are `probs` (dequantized) and the hard boxes.
+ */
+export interface PackedBatch {
+  size: number;
+  inputSize: number;
+  pixels: Float32Array; // [size, inputSize, inputSize, 3]
+  /** Absent when the objective has no distillation term. */
+  probs?: Float32Array; // [size, anchors, classes]
+  hard: ImageBoxes[];
+  labeled: number;
+  unlabeled: number;
+}
+
 /** Stacks samples into tensors; dispose the result with `disposeSampleBatch`. */
 export function assembleBatch(samples: readonly BatchSample[], options: AssembleOptions): SampleBatch {
+  return batchTensors(packBatch(samples, options), options);
+}
+
+/** Stacks samples into arrays (pixels, soft labels, hard boxes), applying the flips; no tensors. */
+export function packBatch(samples: readonly BatchSample[], options: AssembleOptions): PackedBatch {
   const { anchors, numClasses, inputSize } = options;
   const b = samples.length;
   if (b === 0) throw new RangeError('assembleBatch: no samples');
@@ -61,11 +81,18 @@ export function assembleBatch(samples: readonly BatchSample[], options: Assemble
     else probs.set(dequantizeSoftLabels(s.soft), i * perImage);
   });
   const hard = samples.map((s, i): ImageBoxes => (flipped(i) ? { boxes: s.hard.boxes.map((b) => flipBox(b, inputSize)), classIds: s.hard.classIds } : s.hard));
-  const targets = buildTargets(anchors, hard, numClasses, options.assign);
+  const labeled = samples.filter((s) => s.pool === 'labeled').length;
+  return { size: b, inputSize, pixels, probs, hard, labeled, unlabeled: b - labeled };
+}
+
+/** The training tensors of a packed batch: preprocessed images, anchor targets from the hard boxes, teacher probabilities. */
+export function batchTensors(packed: PackedBatch, options: Pick<AssembleOptions, 'anchors' | 'numClasses' | 'assign'>): SampleBatch {
+  const { anchors, numClasses } = options;
+  const { size: b, inputSize, pixels, probs } = packed;
+  const targets = buildTargets(anchors, packed.hard, numClasses, options.assign);
   const images = tf.tidy(() => preprocessImages(tf.tensor4d(pixels, [b, inputSize, inputSize, 3])));
   const teacherProbs = probs === undefined ? undefined : tf.tensor3d(probs, [b, anchors.numAnchors, numClasses]);
-  const labeled = samples.filter((s) => s.pool === 'labeled').length;
-  return { images, targets, teacherProbs, labeled, unlabeled: b - labeled };
+  return { images, targets, teacherProbs, labeled: packed.labeled, unlabeled: packed.unlabeled };
 }
 
 export function disposeSampleBatch(batch: SampleBatch): void {

@@ -4,7 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../backend/backend.ts';
 import { ObjectNotFoundError, type ObjectInfo, type ObjectStore } from '../../io/object_store.ts';
 import { inferTeacher } from './infer.ts';
-import { toWireError, type WorkerRequest, type WorkerResponse } from './inference_protocol.ts';
+import { serveInOrder, type Served } from '../../util/worker_channel.ts';
+import type { WorkerRequest, WorkerResponse } from './inference_protocol.ts';
 import { loadTeacher, type TeacherModel } from './teacher_model.ts';
 
 /** The checkpoint's files as the stage read them: a read-only store for loadTeacher. */
@@ -38,47 +39,31 @@ class FilesStore implements ObjectStore {
 }
 
 if (parentPort === null) throw new Error('inference_worker.ts runs as a worker thread');
-const port = parentPort;
 let teacher: TeacherModel | undefined;
-const reply = (response: WorkerResponse, transfer: ArrayBuffer[] = []): void => port.postMessage(response, transfer);
 
-// Requests are handled one at a time, in order: the stage may queue the next batch while this one runs.
-let queue = Promise.resolve();
-port.on('message', (request: WorkerRequest) => {
-  queue = queue.then(() => handle(request));
-});
-
-async function handle(request: WorkerRequest): Promise<void> {
+serveInOrder<WorkerRequest>(parentPort, async (request): Promise<Served> => {
   switch (request.type) {
-    case 'open':
-      try {
-        const backend = await initBackend(request.backend);
-        teacher = await loadTeacher(new FilesStore(request.files, request.storeDescription), request.checkpoint, request.expected);
-        const { modelId, modelHash, anchorConfig, inputSize, numClasses } = teacher;
-        reply({ type: 'opened', identity: { modelId, modelHash, anchorConfig, inputSize, numClasses }, backend: backend.name });
-      } catch (error) {
-        reply({ type: 'failed', error: toWireError(error) });
-      }
-      return;
-    case 'infer':
-      try {
-        if (teacher === undefined) throw new Error('no teacher loaded');
-        const seconds = { infer: 0, nms: 0 };
-        const outputs = await inferTeacher(teacher, request.images, request.thresholds, (step, s) => (seconds[step] = s));
-        // Hand the probabilities over without a copy, unless they are a view into memory the backend keeps (wasm's heap).
-        const p = outputs.probs;
-        const own = p.buffer instanceof ArrayBuffer && p.byteOffset === 0 && p.byteLength === p.buffer.byteLength;
-        const probs = own ? p : p.slice();
-        reply({ type: 'inferred', id: request.id, outputs: { ...outputs, probs }, seconds, numTensors: tf.memory().numTensors }, [probs.buffer as ArrayBuffer]);
-      } catch (error) {
-        reply({ type: 'failed', id: request.id, error: toWireError(error) });
-      }
-      return;
+    case 'open': {
+      const backend = await initBackend(request.backend);
+      teacher = await loadTeacher(new FilesStore(request.files, request.storeDescription), request.checkpoint, request.expected);
+      const { modelId, modelHash, anchorConfig, inputSize, numClasses } = teacher;
+      const reply: WorkerResponse = { type: 'opened', identity: { modelId, modelHash, anchorConfig, inputSize, numClasses }, backend: backend.name };
+      return { reply };
+    }
+    case 'infer': {
+      if (teacher === undefined) throw new Error('no teacher loaded');
+      const seconds = { infer: 0, nms: 0 };
+      const outputs = await inferTeacher(teacher, request.images, request.thresholds, (step, s) => (seconds[step] = s));
+      // Hand the probabilities over without a copy, unless they are a view into memory the backend keeps (wasm's heap).
+      const p = outputs.probs;
+      const own = p.buffer instanceof ArrayBuffer && p.byteOffset === 0 && p.byteLength === p.buffer.byteLength;
+      const probs = own ? p : p.slice();
+      const reply: WorkerResponse = { type: 'inferred', id: request.id, outputs: { ...outputs, probs }, seconds, numTensors: tf.memory().numTensors };
+      return { reply, transfer: [probs.buffer as ArrayBuffer] };
+    }
     case 'close':
       teacher?.dispose();
       teacher = undefined;
-      reply({ type: 'closed', numTensors: tf.memory().numTensors });
-      port.close();
-      return;
+      return { reply: { type: 'closed', numTensors: tf.memory().numTensors }, last: true };
   }
-}
+});
