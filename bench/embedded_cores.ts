@@ -1,13 +1,17 @@
-// Benchmark: how many cores the embedded pipeline keeps busy, with the teacher's inference inline vs in its own thread.
+// Benchmark: how many cores the embedded pipeline keeps busy, with the teacher's inference and the student's training
+// inline or each in a thread of its own.
 //
 // Each mode runs in a child process of its own (a fresh TensorFlow context): the embedded topology over the corpus in
 // data/ (the default corpus, generated as `npm start` does when it is missing), a fixed student step budget, no periodic
 // evaluation (it pauses training), checkpoints under runs/bench-cores-<mode>/. Printed per mode: process CPU ÷ wall
-// (every thread), the main thread's and the teacher thread's busy shares, teacher images/s, student steps/s, the
+// (every thread), the busy shares of the main thread, the teacher's inference thread and the student's training thread, teacher images/s, student steps/s, the
 // seconds the student waited for samples and the steps short of fresh unlabeled samples (starved), and the
 // 1-minute load average before and after (the machine may be shared: compare modes of one run).
 //
-//   node --import tsx bench/embedded_cores.ts [--steps 200] [--modes inline,thread,inline,thread] [--json]
+// Modes: inline (both models on the main thread), thread (the teacher's inference in its thread), threads (the student's
+// training in its own thread too: the default topology).
+//
+//   node --import tsx bench/embedded_cores.ts [--steps 200] [--modes inline,thread,threads] [--json]
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -19,13 +23,14 @@ import { pipelineUse, type PipelineUse } from '../src/runner/pipeline_use.ts';
 import { loadTopology } from '../src/topology/index.ts';
 import { createLogger } from '../src/util/logger.ts';
 
-const MODES = ['inline', 'thread'] as const;
+/** inline: both models on the main thread; thread: the teacher's inference in its thread; threads: the student's training too. */
+const MODES = ['inline', 'thread', 'threads'] as const;
 type Mode = (typeof MODES)[number];
 
 const { values } = parseArgs({
   options: {
     steps: { type: 'string', default: '200' },
-    modes: { type: 'string', default: 'inline,thread' },
+    modes: { type: 'string', default: 'inline,thread,threads' },
     mode: { type: 'string' },
     topology: { type: 'string', default: 'topologies/embedded.yaml' },
     json: { type: 'boolean', default: false },
@@ -48,7 +53,8 @@ async function runMode(mode: Mode): Promise<ModeResult> {
     `stages.student.options.steps=${values.steps}`,
     'stages.student.options.evalEvery=0',
     `stages.student.options.checkpointPrefix=runs/${runId}/student`,
-    `stages.teacher.options.inferenceThread=${mode === 'thread'}`,
+    `stages.teacher.options.inferenceThread=${mode !== 'inline'}`,
+    `stages.student.options.trainingThread=${mode === 'threads'}`,
   ];
   const topology = await loadTopology(values.topology, { env: { ...process.env, DISTILLERY_RUN_ID: runId }, overrides });
   const backend = await initBackend(topology.backend, { reason: topology.backendReason });
@@ -96,14 +102,14 @@ if (values.mode !== undefined) {
   if (values.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
   else {
     const lines = [
-      '| teacher inference | cores used (CPU ÷ wall) | main thread busy | inference thread busy | teacher images/s | student steps/s | student waited s | starved steps | wall s | load avg before → after |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      '| mode | cores used (CPU ÷ wall) | main thread busy | inference thread busy | training thread busy | teacher images/s | student steps/s | student waited s | starved steps | wall s | load avg before → after |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ];
     for (const r of results) {
       const u = r.use;
-      const busy = u.teacherThreadBusy === undefined ? '—' : `${(u.teacherThreadBusy * 100).toFixed(0)}%`;
+      const share = (busy: number | undefined): string => (busy === undefined ? '—' : `${(busy * 100).toFixed(0)}%`);
       lines.push(
-        `| ${r.mode} | ${u.cores.toFixed(2)} | ${(u.mainThreadBusy * 100).toFixed(0)}% | ${busy} | ${u.teacherImagesPerSecond.toFixed(1)} | ${r.studentStepsPerSecond.toFixed(2)} | ` +
+        `| ${r.mode} | ${u.cores.toFixed(2)} | ${share(u.mainThreadBusy)} | ${share(u.teacherThreadBusy)} | ${share(u.studentThreadBusy)} | ${u.teacherImagesPerSecond.toFixed(1)} | ${r.studentStepsPerSecond.toFixed(2)} | ` +
           `${u.studentWaitSeconds.toFixed(1)} | ${u.whileLabelling.starvedSteps} / ${u.whileLabelling.steps} | ${u.wallSeconds.toFixed(0)} | ${r.loadBefore.toFixed(1)} → ${r.loadAfter.toFixed(1)} |`,
       );
     }

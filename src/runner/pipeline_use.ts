@@ -12,6 +12,8 @@ export interface PipelineUse {
   mainThreadBusy: number;
   /** Share of its time the teacher's inference thread was busy (undefined when inference runs on the main thread). */
   teacherThreadBusy?: number;
+  /** Share of its time the student's training thread was busy (undefined when training runs on the main thread). */
+  studentThreadBusy?: number;
   /** Images the teacher stages consumed, per second until they drained the images topic (else over the run). */
   teacherImagesPerSecond: number;
   teacherImages: number;
@@ -39,6 +41,7 @@ export function pipelineUse(topology: CompiledTopology, run: UseInput): Pipeline
     cores: run.usage.cores,
     mainThreadBusy: run.usage.threadBusy,
     teacherThreadBusy: Object.entries(atDrain).find(([name, c]) => names('teacher').has(name.split('#')[0]) && c.inferenceThreadBusy !== undefined)?.[1].inferenceThreadBusy,
+    studentThreadBusy: Object.entries(run.counters).find(([name, c]) => names('student').has(name.split('#')[0]) && c.trainingThreadBusy !== undefined)?.[1].trainingThreadBusy,
     teacherImages,
     teacherImagesPerSecond: labellingSeconds > 0 ? teacherImages / labellingSeconds : 0,
     studentSteps: sum(run.counters, 'student', 'steps'),
@@ -57,7 +60,8 @@ export function formatPipelineUse(u: PipelineUse, cores: number): string {
   const until = w.drained ? `until the teacher drained the images (${w.seconds.toFixed(0)} s)` : `over the run (the teacher did not drain the images)`;
   return (
     `pipeline used ${u.cores.toFixed(2)} of ${cores} cores (CPU ${u.cpuSeconds.toFixed(0)} s over ${u.wallSeconds.toFixed(0)} s wall); ` +
-    `main thread busy ${percent(u.mainThreadBusy)}${u.teacherThreadBusy === undefined ? '' : `, teacher inference thread busy ${percent(u.teacherThreadBusy)}`}; ` +
+    `main thread busy ${percent(u.mainThreadBusy)}${u.teacherThreadBusy === undefined ? '' : `, teacher inference thread busy ${percent(u.teacherThreadBusy)}`}` +
+    `${u.studentThreadBusy === undefined ? '' : `, student training thread busy ${percent(u.studentThreadBusy)}`}; ` +
     `teacher ${u.teacherImagesPerSecond.toFixed(1)} images/s (${u.teacherImages} images); student ${u.studentSteps} steps, waited ${u.studentWaitSeconds.toFixed(1)} s for samples; ` +
     `${until} ${w.starvedSteps} of ${w.steps} steps were short of fresh unlabeled samples (starved)`
   );

@@ -47,6 +47,7 @@ export const DEFAULT_STUDENT_OPTIONS: Readonly<Omit<StudentStageOptions, 'checkp
   maxBatchWaitMs: 5000,
   seed: 0,
   augment: 'flip',
+  trainingThread: true,
 });
 
 export const DEFAULT_LOCAL_ROOT = 'data';

@@ -126,6 +126,8 @@ export interface StudentStageOptions {
   augment: 'none' | 'flip';
   /** Store prefix of a saved model (model.json) or checkpoint to start from instead of random weights; a checkpoint under checkpointPrefix wins. */
   initFrom?: string;
+  /** Run the optimizer steps in a worker thread of their own, so training overlaps the event loop's work (false: inline). */
+  trainingThread: boolean;
 }
 
 interface StageBase {

@@ -69,6 +69,8 @@ test('ingest → teacher → filter → student: counts add up, bad images are r
     assert.equal(use.teacherImages, ingested, 'every image was consumed by the time the teacher drained');
     assert.equal(use.studentSteps, result.counters.student.steps);
     assert.ok(use.whileLabelling.drained && use.whileLabelling.starvedSteps <= use.whileLabelling.steps);
+    // Both models run in threads of their own by default: the report has each thread's busy share.
+    for (const busy of [use.teacherThreadBusy, use.studentThreadBusy]) assert.ok(busy !== undefined && busy > 0 && busy <= 1, `thread busy share ${busy}`);
 
     const steps = result.counters.student.steps;
     assert.ok(steps >= 1, `the student trained (${steps} steps)`);

@@ -136,6 +136,7 @@ describe('compileTopology defaults', () => {
       maxBatchWaitMs: 5000,
       seed: 0,
       augment: 'flip',
+      trainingThread: true,
     });
     // The exported defaults are the ones applied.
     assert.deepEqual({ ...DEFAULT_STUDENT_OPTIONS, checkpointPrefix: 'runs/x/student', evalAnnotations: 'corpus/test/annotations.json' }, student.options);

@@ -15,17 +15,17 @@ import { assertSameArchitecture, loadInitDetector } from '../../train/init_from.
 import { emptyHistory, evalRecord, stepRecord, type EvalRecord, type StepRecord, type TrainHistory } from '../../train/history.ts';
 import { mixSeed, SeededRng } from '../../train/rng.ts';
 import { learningRateAt, resolveLrSchedule, type LrSchedule } from '../../train/schedule.ts';
-import { trainStep, type StepLosses } from '../../train/step.ts';
 import { NotAssignedError, type Consumer, type Producer } from '../../transport/transport.ts';
 import type { RunningStage, StageContext, StageCounters } from '../stage.ts';
 import type { StudentLayout } from './admit_sample.ts';
 import { offsetsRecord, parseOffsetKey, rewindGroup, seekGroup } from './offsets.ts';
-import { assembleBatch, disposeSampleBatch } from './sample_batch.ts';
+import { packBatch } from './sample_batch.ts';
 import { SampleBuffer } from './sample_buffer.ts';
 import { SampleIntake } from './sample_intake.ts';
 import { BestPromoter } from './promote_best.ts';
 import type { SampleSource } from './sample_buffer.ts';
 import { TrainedLedger } from './trained_ledger.ts';
+import { openStudentTrainer, type StudentTrainer } from './trainer.ts';
 
 export type StudentStageConfig = Extract<StageConfig, { kind: 'student' }>;
 
@@ -192,8 +192,15 @@ async function distill(ctx: StageContext<StudentStageConfig>, counters: StageCou
     } else {
       await rewindGroup(transport, consumerGroupOf(topology, stage.name), input, logger);
     }
-    const run = new StudentRun(ctx, counters, history, hooks, { detector, optimizer, state, test, initialOffsets, initFrom: restored.initFrom });
-    await run.run(stop);
+    const config = detector.config;
+    const anchors = generateAnchors(detectorAnchorConfig(config), config.inputSize, config.inputSize);
+    const trainer = await openStudentTrainer(detector, optimizer, { thread: o.trainingThread, anchors, objective: topology.loss, clipNorm: o.clipNorm });
+    try {
+      const run = new StudentRun(ctx, counters, history, hooks, { detector, optimizer, trainer, anchors, state, test, initialOffsets, initFrom: restored.initFrom });
+      await run.run(stop);
+    } finally {
+      await trainer.close();
+    }
     logger.info({ ...counters }, 'student stopped');
     return counters;
   } finally {
@@ -253,6 +260,9 @@ async function loadTestSet(ctx: StageContext<StudentStageConfig>, detector: Dete
 interface RunState {
   detector: Detector;
   optimizer: ResumableAdam;
+  /** Runs the steps; the detector and optimizer above are brought to its state before evaluations and checkpoints. */
+  trainer: StudentTrainer;
+  anchors: AnchorSet;
   state: CheckpointState;
   test: DetectionDataset | undefined;
   /** Offsets the group was seeked to (what is committed when the run starts). */
@@ -266,6 +276,9 @@ class StudentRun {
   private readonly input: string;
   private readonly detector: Detector;
   private readonly optimizer: ResumableAdam;
+  private readonly trainer: StudentTrainer;
+  /** The step the stage's detector and optimizer were last brought to (see StudentTrainer.sync). */
+  private syncedStep: number;
   private readonly test: DetectionDataset | undefined;
   private readonly best: BestPromoter;
   private readonly buffer: SampleBuffer;
@@ -303,6 +316,7 @@ class StudentRun {
     this.input = topology.topics[stage.input].name;
     this.detector = run.detector;
     this.optimizer = run.optimizer;
+    this.trainer = run.trainer;
     this.test = run.test;
     const { store, logger } = ctx;
     this.best = new BestPromoter({ store, logger, checkpointPrefix: o.checkpointPrefix, thresholds: topology.thresholds, loss: topology.loss, evalAnnotations: o.evalAnnotations, categories: run.test?.categories });
@@ -330,7 +344,7 @@ class StudentRun {
     });
     this.committed = { ...run.initialOffsets };
     this.initFrom = run.initFrom;
-    this.anchors = generateAnchors(detectorAnchorConfig(config), config.inputSize, config.inputSize);
+    this.anchors = run.anchors;
     this.schedule = resolveLrSchedule({ baseLr: o.learningRate, warmupSteps: o.warmupSteps, totalSteps: o.steps, decay: o.steps > 0 ? 'cosine' : 'constant' });
     this.rng = new SeededRng(run.state.rng[DRAW_RNG] ?? mixSeed(o.seed, 3));
     this.augmentRng = new SeededRng(run.state.rng[AUGMENT_RNG] ?? mixSeed(o.seed, 4));
@@ -339,6 +353,7 @@ class StudentRun {
       throw new Error(`student: augment 'flip' needs a mirror-symmetric anchor layout (input ${config.inputSize} px a multiple of every level's stride)`);
     }
     this.step = run.state.step;
+    this.syncedStep = run.state.step;
     this.startStep = run.state.step;
     this.checkpointedStep = run.state.step;
     this.lastEvalStep = run.state.history.evals.at(-1)?.step ?? -1;
@@ -405,7 +420,6 @@ class StudentRun {
       // Time with less than a batch buffered: the student idle for want of samples.
       this.counters.waitSeconds += (t0 - waiting) / 1000;
       const lr = learningRateAt(this.schedule, this.step);
-      this.optimizer.learningRate = lr;
       const samples = this.buffer.draw(size, this.rng);
       const first = samples.filter((s) => s.uses === 1);
       this.ledger.firstUses(first.map((s) => s.source));
@@ -417,24 +431,20 @@ class StudentRun {
       this.counters.unlabeledShortfall += shortfall;
       if (shortfall > 0) this.counters.starvedSteps += 1;
       const flips = this.flipOrder === undefined ? undefined : samples.map(() => this.augmentRng.next() < 0.5);
-      const batch = assembleBatch(samples, {
+      const batch = packBatch(samples, {
         anchors: this.anchors,
         numClasses: config.numClasses,
         inputSize: config.inputSize,
         teacherProbs: objective.distillation !== 'none',
         flip: flips && { flips, anchorOrder: this.flipOrder },
       });
-      let losses: StepLosses;
-      try {
-        losses = await trainStep(this.detector, this.optimizer, batch.images, batch.targets, batch.teacherProbs, objective, { clipNorm: o.clipNorm });
-      } finally {
-        disposeSampleBatch(batch);
-      }
+      const { labeled, unlabeled } = batch;
+      const losses = await this.trainer.step(batch, lr);
       this.step += 1;
       const record = stepRecord(this.step, lr, losses, performance.now() - t0);
       this.history.steps.push(record);
       if (o.steps === 0 && this.history.steps.length > CONTINUOUS_HISTORY_STEPS) this.history.steps.splice(0, this.history.steps.length - CONTINUOUS_HISTORY_STEPS);
-      this.countStep(record, batch.labeled, batch.unlabeled);
+      this.countStep(record, labeled, unlabeled);
       this.ctx.metrics?.studentStep(record, samples.length);
       this.hooks.onStep?.(record);
       this.hooks.onTrained?.(
@@ -446,8 +456,8 @@ class StudentRun {
       const last = o.steps > 0 && this.step >= o.steps;
       if (!last && o.evalEvery > 0 && this.step % o.evalEvery === 0) await this.evaluate();
       if (!last && this.step % o.checkpointEvery === 0) await this.checkpoint();
-      // Let sharp's decode callbacks and the consumer run between steps.
-      if (this.ctx.sharedEventLoop?.()) await sleep(Math.min(SHARED_LOOP_MAX_MS, Math.ceil(record.ms * SHARED_LOOP_SHARE)));
+      // Let sharp's decode callbacks and the consumer run between steps (inline, a step blocks the event loop).
+      if (!this.trainer.threaded && this.ctx.sharedEventLoop?.()) await sleep(Math.min(SHARED_LOOP_MAX_MS, Math.ceil(record.ms * SHARED_LOOP_SHARE)));
       else await yieldToIo();
     }
   }
@@ -490,11 +500,23 @@ class StudentRun {
     c['batch.unlabeled'] = unlabeled;
     const seconds = (performance.now() - this.startedAt) / 1000;
     c.stepsPerSecond = seconds > 0 ? Math.round(((this.step - this.startStep) / seconds) * 100) / 100 : 0;
+    const busy = this.trainer.threadBusy();
+    if (busy !== undefined) c.trainingThreadBusy = Math.round(busy * 1000) / 1000;
+    const inWorker = this.trainer.workerTensors();
+    if (inWorker !== undefined) c.trainingThreadTensors = inWorker;
     this.intake.updateBufferCounters();
+  }
+
+  /** Brings the stage's detector and optimizer to the trained state (once per step). */
+  private async syncTrained(): Promise<void> {
+    if (this.syncedStep === this.step) return;
+    await this.trainer.sync();
+    this.syncedStep = this.step;
   }
 
   private async evaluate(): Promise<void> {
     if (this.test === undefined) return;
+    await this.syncTrained();
     const t = this.ctx.topology.thresholds;
     const result = await evaluateDetector(this.detector, this.test, {
       postprocess: { scoreThreshold: t.candidate, topKPerLevel: t.topKPerLevel, nmsIou: t.nmsIou, maxDetections: t.maxDetections },
@@ -535,6 +557,7 @@ class StudentRun {
     };
     const ledger = this.ledger.checkpointed(offsets);
     state.extra = { ...state.extra, [SAMPLES_TRAINED]: ledger };
+    await this.syncTrained();
     const dir = await saveCheckpoint(store, this.o.checkpointPrefix, this.detector, this.optimizer, state);
     this.counters.samplesTrained = ledger;
     this.checkpointedStep = this.step;

@@ -89,6 +89,10 @@ export function packBatch(samples: readonly BatchSample[], options: AssembleOpti
 export function batchTensors(packed: PackedBatch, options: Pick<AssembleOptions, 'anchors' | 'numClasses' | 'assign'>): SampleBatch {
   const { anchors, numClasses } = options;
   const { size: b, inputSize, pixels, probs } = packed;
+  if (pixels.length !== b * inputSize * inputSize * 3) throw new RangeError(`packed batch: ${pixels.length} pixel values for ${b} images of ${inputSize} px`);
+  if (probs !== undefined && probs.length !== b * anchors.numAnchors * numClasses) {
+    throw new RangeError(`packed batch: ${probs.length} soft-label values for ${b} images × ${anchors.numAnchors} anchors × ${numClasses} classes`);
+  }
   const targets = buildTargets(anchors, packed.hard, numClasses, options.assign);
   const images = tf.tidy(() => preprocessImages(tf.tensor4d(pixels, [b, inputSize, inputSize, 3])));
   const teacherProbs = probs === undefined ? undefined : tf.tensor3d(probs, [b, anchors.numAnchors, numClasses]);

@@ -37,6 +37,7 @@ export const DEFAULT_STUDENT: StudentStageOptions = {
   maxBatchWaitMs: 5000,
   seed: 5,
   augment: 'flip',
+  trainingThread: true,
 };
 
 /** The ingest/teacher test topology (2 classes) plus a student stage reading the samples topic. */

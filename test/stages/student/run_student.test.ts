@@ -83,9 +83,13 @@ test('trains `steps` steps on mixed batches, evaluates, checkpoints offsets and 
 
     const tensorsBefore = tf.memory().numTensors;
     const perStep: number[] = [];
+    const inWorker: number[] = [];
     const checkpoints: Array<StudentCheckpointInfo & { committed: Promise<PartitionOffset[]> }> = [];
     const hooks: StudentStageHooks = {
-      onStep: () => perStep.push(tf.memory().numTensors),
+      onStep: () => {
+        perStep.push(tf.memory().numTensors);
+        inWorker.push(stage.counters.trainingThreadTensors ?? Number.NaN);
+      },
       // Called right after the commit: the group's offsets read now must be the checkpoint's.
       onCheckpoint: (info) => checkpoints.push({ ...info, committed: h.transport.groupOffsets('student', SAMPLES) }),
     };
@@ -94,7 +98,11 @@ test('trains `steps` steps on mixed batches, evaluates, checkpoints offsets and 
 
     assert.equal(tf.memory().numTensors, tensorsBefore, 'the stage frees its model, optimizer and every batch');
     assert.equal(perStep.length, 6);
-    assert.ok(perStep.every((n) => n === perStep[0]), `tensor count stable across steps: ${perStep.join(', ')}`);
+    // Steps run in the training thread (the default): its count is stable from the first step. The stage's own copy
+    // gains the optimizer's moments at the first sync (the checkpoint of step 2) and is stable from then on.
+    assert.ok(inWorker.every((n) => n > 0 && n === inWorker[0]), `tensor count in the training thread stable across steps: ${inWorker.join(', ')}`);
+    assert.ok(perStep[1] === perStep[0] && perStep.slice(2).every((n) => n === perStep[2]), `tensor count on the stage's thread stable between syncs: ${perStep.join(', ')}`);
+    assert.ok(counters.trainingThreadBusy > 0 && counters.trainingThreadBusy <= 1, `training thread busy share ${counters.trainingThreadBusy}`);
 
     assert.deepEqual(
       [counters.steps, counters.consumed, counters.labeled, counters.unlabeled, counters.dlq, counters.ignored, counters.checkpoints, counters.evals],
@@ -291,13 +299,23 @@ test('killed between a checkpoint\'s objects and its manifest: resumes at the pr
 test('a labeled-only student ignores unlabeled samples; distillation "none" trains on hard labels alone', async () => {
   const h = await harness();
   try {
-    const options = { steps: 2, batchSize: 4, labeledOnly: true, checkpointEvery: 10 };
+    // Inline training (trainingThread false): the steps run on the stage's thread, with its tensors.
+    const options = { steps: 3, batchSize: 4, labeledOnly: true, checkpointEvery: 10, trainingThread: false };
     const topology = await setup(h, options, await samples(studentTopology(), 8), { distillation: 'none' });
     const batches: number[][] = [];
-    const stage = runStudentStage(context(h, topology), { onStep: () => batches.push([stage.counters['batch.labeled'], stage.counters['batch.unlabeled']]) });
+    const perStep: number[] = [];
+    const stage = runStudentStage(context(h, topology), {
+      onStep: () => {
+        batches.push([stage.counters['batch.labeled'], stage.counters['batch.unlabeled']]);
+        perStep.push(tf.memory().numTensors);
+      },
+    });
     const counters = await stage.done;
+    assert.ok(perStep.every((n) => n === perStep[0]), `tensor count stable across inline steps: ${perStep.join(', ')}`);
+    assert.deepEqual([counters.trainingThreadBusy, counters.trainingThreadTensors], [undefined, undefined], 'no training thread');
     assert.deepEqual([counters.labeled, counters.unlabeled, counters.ignored, counters.bufferUnlabeled], [4, 0, 4, 0]);
     assert.deepEqual(batches, [
+      [4, 0],
       [4, 0],
       [4, 0],
     ]);

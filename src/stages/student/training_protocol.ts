@@ -1,0 +1,42 @@
+// Messages between the student stage and its training worker thread (structured-clone data only).
+import type * as tf from '@tensorflow/tfjs';
+import type { BackendName } from '../../backend/backend.ts';
+import type { DetectorConfig } from '../../model/detector_config.ts';
+import type { AdamOptions } from '../../train/adam.ts';
+import type { SavedOptimizerState } from '../../train/checkpoint.ts';
+import type { ObjectiveConfig } from '../../train/objective.ts';
+import type { StepLosses } from '../../train/step.ts';
+import type { WireError } from '../../util/wire_error.ts';
+import type { PackedBatch } from './sample_batch.ts';
+
+/** The model's weights in `model.getWeights()` order, as `tf.io.encodeWeights` packs them. */
+export interface EncodedWeights {
+  data: ArrayBuffer;
+  specs: tf.io.WeightsManifestEntry[];
+}
+
+export type TrainingRequest =
+  | {
+      type: 'open';
+      id?: undefined;
+      /** The stage thread's active backend: the worker starts the same one. */
+      backend: BackendName;
+      config: DetectorConfig;
+      /** The stage's detector as `model.save` hands it over (topology + weights): the worker trains an exact copy. */
+      model: tf.io.ModelArtifacts;
+      adam: AdamOptions;
+      /** The stage optimizer's state (moments, iterations) to continue from. */
+      optimizer: SavedOptimizerState;
+      objective: ObjectiveConfig;
+      clipNorm: number;
+    }
+  | { type: 'step'; id: number; learningRate: number; batch: PackedBatch }
+  | { type: 'snapshot'; id: number }
+  | { type: 'close'; id?: undefined };
+
+export type TrainingResponse =
+  | { type: 'opened'; backend: string; numTensors: number }
+  | { type: 'stepped'; id: number; losses: StepLosses; numTensors: number }
+  | { type: 'snapshot'; id: number; weights: EncodedWeights; optimizer: SavedOptimizerState; numTensors: number }
+  | { type: 'failed'; id?: number; error: WireError }
+  | { type: 'closed'; numTensors: number };

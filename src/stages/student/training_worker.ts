@@ -1,0 +1,77 @@
+// The student's training worker thread: holds a copy of the detector and its optimizer, runs the steps it is sent.
+import { parentPort } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs';
+import { generateAnchors, type AnchorSet } from '../../boxes/anchors.ts';
+import { initBackend } from '../../backend/backend.ts';
+import { disposeLayersModel, type Detector } from '../../model/detector.ts';
+import { detectorAnchorConfig } from '../../model/detector_config.ts';
+import { ResumableAdam } from '../../train/adam.ts';
+import { encodeOptimizerState, restoreOptimizer } from '../../train/checkpoint.ts';
+import type { ObjectiveConfig } from '../../train/objective.ts';
+import { trainStep, type StepLosses } from '../../train/step.ts';
+import { serveInOrder, type Served } from '../../util/worker_channel.ts';
+import { batchTensors, disposeSampleBatch } from './sample_batch.ts';
+import { encodeModelWeights } from './trainer.ts';
+import type { TrainingRequest, TrainingResponse } from './training_protocol.ts';
+
+if (parentPort === null) throw new Error('training_worker.ts runs as a worker thread');
+
+interface Training {
+  detector: Detector;
+  optimizer: ResumableAdam;
+  anchors: AnchorSet;
+  objective: ObjectiveConfig;
+  clipNorm: number;
+}
+let training: Training | undefined;
+
+const reply = (response: TrainingResponse, transfer?: ArrayBuffer[]): Served => ({ reply: response, transfer });
+
+serveInOrder<TrainingRequest>(parentPort, async (request): Promise<Served> => {
+  switch (request.type) {
+    case 'open': {
+      const backend = await initBackend(request.backend);
+      const model = await tf.loadLayersModel(tf.io.fromMemory(request.model));
+      const detector: Detector = { config: request.config, model };
+      const optimizer = new ResumableAdam(request.adam);
+      try {
+        await restoreOptimizer(optimizer, request.optimizer);
+      } catch (error) {
+        optimizer.dispose();
+        disposeLayersModel(model);
+        throw error;
+      }
+      const config = request.config;
+      const anchors = generateAnchors(detectorAnchorConfig(config), config.inputSize, config.inputSize);
+      training = { detector, optimizer, anchors, objective: request.objective, clipNorm: request.clipNorm };
+      return reply({ type: 'opened', backend: backend.name, numTensors: tf.memory().numTensors });
+    }
+    case 'step': {
+      if (training === undefined) throw new Error('no student loaded');
+      const { detector, optimizer, anchors, objective, clipNorm } = training;
+      optimizer.learningRate = request.learningRate;
+      const batch = batchTensors(request.batch, { anchors, numClasses: detector.config.numClasses });
+      let losses: StepLosses;
+      try {
+        losses = await trainStep(detector, optimizer, batch.images, batch.targets, batch.teacherProbs, objective, { clipNorm });
+      } finally {
+        disposeSampleBatch(batch);
+      }
+      return reply({ type: 'stepped', id: request.id, losses, numTensors: tf.memory().numTensors });
+    }
+    case 'snapshot': {
+      if (training === undefined) throw new Error('no student loaded');
+      const weights = await encodeModelWeights(training.detector);
+      const optimizer = await encodeOptimizerState(training.optimizer);
+      return reply({ type: 'snapshot', id: request.id, weights, optimizer, numTensors: tf.memory().numTensors }, [weights.data, optimizer.data]);
+    }
+    case 'close': {
+      if (training !== undefined) {
+        training.optimizer.dispose();
+        disposeLayersModel(training.detector.model);
+        training = undefined;
+      }
+      return { ...reply({ type: 'closed', numTensors: tf.memory().numTensors }), last: true };
+    }
+  }
+});

@@ -1,0 +1,110 @@
+// The student's trainer: a training thread trains exactly as inline does, syncs its state back, reports errors, frees all.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { generateAnchors } from '../../../src/boxes/anchors.ts';
+import { initBackend } from '../../../src/backend/backend.ts';
+import { buildDetector, disposeLayersModel, type Detector } from '../../../src/model/detector.ts';
+import { detectorAnchorConfig } from '../../../src/model/detector_config.ts';
+import type { PackedBatch } from '../../../src/stages/student/sample_batch.ts';
+import { openStudentTrainer, type StudentTrainer } from '../../../src/stages/student/trainer.ts';
+import { ResumableAdam } from '../../../src/train/adam.ts';
+import { encodeOptimizerState } from '../../../src/train/checkpoint.ts';
+import { DEFAULT_OBJECTIVE } from '../../../src/train/objective.ts';
+import type { StepLosses } from '../../../src/train/step.ts';
+import { ANCHORS, CLASSES, SIZE, tinyStudentConfig } from './fixtures.ts';
+
+await initBackend('wasm');
+
+const config = tinyStudentConfig();
+const anchors = generateAnchors(detectorAnchorConfig(config), SIZE, SIZE);
+
+/** A deterministic batch: patterned pixels, one box per image, soft labels in (0, 1). */
+function packed(seed: number, size = 2, pixel?: number): PackedBatch {
+  const pixels = new Float32Array(size * SIZE * SIZE * 3);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = pixel ?? (i * 31 + seed * 97) % 256;
+  const probs = new Float32Array(size * ANCHORS * CLASSES);
+  for (let i = 0; i < probs.length; i++) probs[i] = ((i * 13 + seed * 7) % 100) / 101 + 0.001;
+  const hard = Array.from({ length: size }, (_, i) => ({ boxes: [[4 + i, 6, 30 + seed, 40] as [number, number, number, number]], classIds: [i % CLASSES] }));
+  return { size, inputSize: SIZE, pixels, probs, hard, labeled: 1, unlabeled: size - 1 };
+}
+
+async function weightsOf(detector: Detector): Promise<Float32Array[]> {
+  return Promise.all(detector.model.getWeights().map(async (w) => (await w.data()) as Float32Array));
+}
+
+async function optimizerBytes(optimizer: ResumableAdam): Promise<Float32Array> {
+  return new Float32Array((await encodeOptimizerState(optimizer)).data);
+}
+
+test('a training thread takes the same steps as inline training: losses, then weights and optimizer state after sync', async () => {
+  const inline = { detector: buildDetector(config, { seed: 3 }), optimizer: new ResumableAdam({ learningRate: 1e-3 }) };
+  const threaded = { detector: buildDetector(config, { seed: 3 }), optimizer: new ResumableAdam({ learningRate: 1e-3 }) };
+  const options = { anchors, objective: DEFAULT_OBJECTIVE, clipNorm: 10 };
+  let a: StudentTrainer | undefined;
+  let b: StudentTrainer | undefined;
+  try {
+    a = await openStudentTrainer(inline.detector, inline.optimizer, { ...options, thread: false });
+    const before = tf.memory().numTensors;
+    b = await openStudentTrainer(threaded.detector, threaded.optimizer, { ...options, thread: true });
+    assert.equal(tf.memory().numTensors, before, 'the training copy lives in the worker');
+    assert.deepEqual([a.threaded, b.threaded, a.threadBusy(), a.workerTensors()], [false, true, undefined, undefined]);
+
+    const workerTensors: number[] = [];
+    for (let step = 0; step < 4; step++) {
+      const lr = step === 0 ? 5e-4 : 1e-3;
+      const la: StepLosses = await a.step(packed(step), lr);
+      const lb: StepLosses = await b.step(packed(step), lr);
+      assert.deepEqual(lb, la, `step ${step}: the same loss terms`);
+      workerTensors.push(b.workerTensors() as number);
+    }
+    assert.ok(workerTensors.every((n) => n === workerTensors[0]), `tensors in the worker stable across steps: ${workerTensors.join(', ')}`);
+    const busy = b.threadBusy() as number;
+    assert.ok(busy > 0 && busy <= 1, `training thread busy share ${busy}`);
+
+    // Before sync the stage's copy still holds the initial weights; after it, exactly the inline run's.
+    assert.notDeepEqual(await weightsOf(threaded.detector), await weightsOf(inline.detector));
+    await b.sync();
+    const afterSync = tf.memory().numTensors;
+    assert.deepEqual(await weightsOf(threaded.detector), await weightsOf(inline.detector), 'weights after sync');
+    assert.deepEqual(await optimizerBytes(threaded.optimizer), await optimizerBytes(inline.optimizer), 'Adam moments after sync');
+    assert.deepEqual([threaded.optimizer.iterations, threaded.optimizer.learningRate], [4, 1e-3]);
+    await b.step(packed(9), 1e-3);
+    await b.sync();
+    assert.equal(tf.memory().numTensors, afterSync, 'a second sync replaces the stage-side state, leaking nothing');
+
+    const inWorker = b.workerTensors() as number;
+    await b.close();
+    assert.ok((b.workerTensors() as number) < inWorker, `closing frees the model in the worker (${inWorker} → ${b.workerTensors()} tensors)`);
+  } finally {
+    await a?.close();
+    await b?.close();
+    for (const m of [inline, threaded]) {
+      m.optimizer.dispose();
+      disposeLayersModel(m.detector.model);
+    }
+  }
+});
+
+test("the worker's errors reach the step that caused them, the weights stay untouched, and the thread keeps working", async () => {
+  const detector = buildDetector(config, { seed: 4 });
+  const optimizer = new ResumableAdam({ learningRate: 1e-3 });
+  const trainer = await openStudentTrainer(detector, optimizer, { thread: true, anchors, objective: DEFAULT_OBJECTIVE, clipNorm: 10 });
+  try {
+    await trainer.step(packed(1), 1e-3);
+    await trainer.sync();
+    const good = await weightsOf(detector);
+    await assert.rejects(trainer.step(packed(2, 2, Number.NaN), 1e-3), /student training thread: training diverged: loss is NaN/);
+    await trainer.sync();
+    assert.deepEqual(await weightsOf(detector), good, 'a diverged step changes nothing');
+    const wrong = { ...packed(3), inputSize: SIZE * 2 };
+    await assert.rejects(trainer.step(wrong, 1e-3), /student training thread: packed batch: 24576 pixel values for 2 images of 128 px/);
+    const losses = await trainer.step(packed(4), 1e-3);
+    assert.ok(Number.isFinite(losses.total), 'the next batch trains');
+  } finally {
+    await trainer.close();
+    optimizer.dispose();
+    disposeLayersModel(detector.model);
+  }
+  await assert.rejects(trainer.step(packed(5), 1e-3), /student training thread is closed/);
+});
