@@ -58,8 +58,8 @@ const FETCH_BATCH = 32;
 /** In continuous mode (steps = 0) the history keeps this many latest step records (evaluations are all kept). */
 export const CONTINUOUS_HISTORY_STEPS = 10_000;
 /**
- * On a shared event loop, the student pauses this share of each step's time after it (capped by SHARED_LOOP_MAX_MS).
- * A training step blocks the loop for its whole length (tfjs-node runs kernels synchronously), and every await of a
+ * Training inline (trainingThread false) on a shared event loop, the student pauses this share of each step's time
+ * after it (capped by SHARED_LOOP_MAX_MS). An inline training step blocks the loop for its whole length (tfjs-node runs kernels synchronously), and every await of a
  * co-located stage (a fetch, a decode, an inference result) needs a turn of the loop: with one turn per step the
  * teacher moved a hop per step and labelled ~3 images per step (bench/embedded_cores.ts).
  */
@@ -428,8 +428,6 @@ class StudentRun {
       // filled by replays or by labeled samples.
       const slots = o.labeledOnly ? 0 : Math.floor(size * (1 - o.labeledFraction));
       const shortfall = Math.max(0, slots - first.filter((s) => s.pool === 'unlabeled').length);
-      this.counters.unlabeledShortfall += shortfall;
-      if (shortfall > 0) this.counters.starvedSteps += 1;
       const flips = this.flipOrder === undefined ? undefined : samples.map(() => this.augmentRng.next() < 0.5);
       const batch = packBatch(samples, {
         anchors: this.anchors,
@@ -444,6 +442,9 @@ class StudentRun {
       const record = stepRecord(this.step, lr, losses, performance.now() - t0);
       this.history.steps.push(record);
       if (o.steps === 0 && this.history.steps.length > CONTINUOUS_HISTORY_STEPS) this.history.steps.splice(0, this.history.steps.length - CONTINUOUS_HISTORY_STEPS);
+      // Counted with the step, once it is done: a snapshot of the counters never has more starved steps than steps.
+      this.counters.unlabeledShortfall += shortfall;
+      if (shortfall > 0) this.counters.starvedSteps += 1;
       this.countStep(record, labeled, unlabeled);
       this.ctx.metrics?.studentStep(record, samples.length);
       this.hooks.onStep?.(record);
