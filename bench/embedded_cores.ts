@@ -9,9 +9,9 @@
 // 1-minute load average before and after (the machine may be shared: compare modes of one run).
 //
 // Modes: inline (both models on the main thread), thread (the teacher's inference in its thread), threads (the student's
-// training in its own thread too: the default topology).
+// training in its own thread too), replicas (the student's training in two data-parallel training threads).
 //
-//   node --import tsx bench/embedded_cores.ts [--steps 200] [--modes inline,thread,threads] [--json]
+//   node --import tsx bench/embedded_cores.ts [--steps 200] [--modes inline,thread,threads,replicas] [--json]
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -23,14 +23,17 @@ import { pipelineUse, type PipelineUse } from '../src/runner/pipeline_use.ts';
 import { loadTopology } from '../src/topology/index.ts';
 import { createLogger } from '../src/util/logger.ts';
 
-/** inline: both models on the main thread; thread: the teacher's inference in its thread; threads: the student's training too. */
-const MODES = ['inline', 'thread', 'threads'] as const;
+/**
+ * inline: both models on the main thread; thread: the teacher's inference in its thread; threads: the student's
+ * training too; replicas: the student's training in two data-parallel training threads.
+ */
+const MODES = ['inline', 'thread', 'threads', 'replicas'] as const;
 type Mode = (typeof MODES)[number];
 
 const { values } = parseArgs({
   options: {
     steps: { type: 'string', default: '200' },
-    modes: { type: 'string', default: 'inline,thread,threads' },
+    modes: { type: 'string', default: 'inline,thread,threads,replicas' },
     mode: { type: 'string' },
     topology: { type: 'string', default: 'topologies/embedded.yaml' },
     json: { type: 'boolean', default: false },
@@ -54,7 +57,8 @@ async function runMode(mode: Mode): Promise<ModeResult> {
     'stages.student.options.evalEvery=0',
     `stages.student.options.checkpointPrefix=runs/${runId}/student`,
     `stages.teacher.options.inferenceThread=${mode !== 'inline'}`,
-    `stages.student.options.trainingThread=${mode === 'threads'}`,
+    `stages.student.options.trainingThread=${mode === 'threads' || mode === 'replicas'}`,
+    `stages.student.options.trainingReplicas=${mode === 'replicas' ? 2 : 1}`,
   ];
   const topology = await loadTopology(values.topology, { env: { ...process.env, DISTILLERY_RUN_ID: runId }, overrides });
   const backend = await initBackend(topology.backend, { reason: topology.backendReason });

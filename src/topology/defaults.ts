@@ -48,6 +48,7 @@ export const DEFAULT_STUDENT_OPTIONS: Readonly<Omit<StudentStageOptions, 'checkp
   seed: 0,
   augment: 'flip',
   trainingThread: true,
+  trainingReplicas: 1,
 });
 
 export const DEFAULT_LOCAL_ROOT = 'data';

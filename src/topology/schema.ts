@@ -241,4 +241,5 @@ export const studentOptionsSchema = mapping({
   augment: oneOf(['none', 'flip'] as const).default(DEFAULT_STUDENT_OPTIONS.augment),
   initFrom: text('a store prefix of a saved model or checkpoint to start from').optional(),
   trainingThread: boolean().default(DEFAULT_STUDENT_OPTIONS.trainingThread),
+  trainingReplicas: positiveInt().default(DEFAULT_STUDENT_OPTIONS.trainingReplicas),
 });

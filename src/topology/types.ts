@@ -128,6 +128,11 @@ export interface StudentStageOptions {
   initFrom?: string;
   /** Run the optimizer steps in a worker thread of their own, so training overlaps the event loop's work (false: inline). */
   trainingThread: boolean;
+  /**
+   * Training threads stepping together, data-parallel (needs trainingThread): each takes every n-th sample of the
+   * batch, their gradients are averaged and every replica applies the same update. 1 = one thread, the plain step.
+   */
+  trainingReplicas: number;
 }
 
 interface StageBase {

@@ -37,6 +37,22 @@ export async function trainStep(
   objective: ObjectiveConfig,
   options: TrainStepOptions = {},
 ): Promise<StepLosses> {
+  const { losses, grads } = await computeGradients(detector, images, targets, teacherProbs, objective);
+  const gradNorm = await applyGradients(optimizer, grads, options, losses.total);
+  return gradNorm === undefined ? losses : { ...losses, gradNorm };
+}
+
+/**
+ * The loss terms and the gradients of every trainable variable (keyed by variable name; the caller disposes them)
+ * of one batch, nothing applied. Throws, leaving nothing behind, when the loss is not finite.
+ */
+export async function computeGradients(
+  detector: Detector,
+  images: tf.Tensor4D,
+  targets: BatchTargets,
+  teacherProbs: tf.Tensor3D | undefined,
+  objective: ObjectiveConfig,
+): Promise<{ losses: StepLosses; grads: tf.NamedTensorMap }> {
   let parts: tf.Scalar[] = [];
   const { value: total, grads } = tf.variableGrads(() => {
     const terms = detectorObjective(forward(detector, images, true), targets, teacherProbs, objective);
@@ -47,19 +63,26 @@ export async function trainStep(
   const values = await Promise.all([total, ...parts].map(async (t) => (await t.data())[0]));
   tf.dispose([total, ...parts]);
   if (!Number.isFinite(values[0])) {
-    // Checked before the update so a bad batch cannot poison the weights.
+    // Checked before any update so a bad batch cannot poison the weights.
     tf.dispose(grads);
     throw new Error(`training diverged: loss is ${values[0]} (focal ${values[1]}, distillation ${values[2]}, localization ${values[3]})`);
   }
-  const losses: StepLosses = { total: values[0], focal: values[1], distillation: values[2], localization: values[3] };
+  return { losses: { total: values[0], focal: values[1], distillation: values[2], localization: values[3] }, grads };
+}
+
+/**
+ * Clips `grads` to `options.clipNorm` (when > 0) by their global norm, applies them and disposes them. Returns the
+ * norm before clipping when clipping is on. `loss` only serves the error message of a non-finite norm.
+ */
+export async function applyGradients(optimizer: tf.Optimizer, grads: tf.NamedTensorMap, options: TrainStepOptions, loss: number): Promise<number | undefined> {
   const clipNorm = options.clipNorm ?? 0;
   let applied = grads;
+  let norm: number | undefined;
   if (clipNorm > 0) {
-    const norm = await globalNorm(grads);
-    losses.gradNorm = norm;
+    norm = await globalNorm(grads);
     if (!Number.isFinite(norm)) {
       tf.dispose(grads);
-      throw new Error(`training diverged: gradient norm is ${norm} (loss ${values[0]})`);
+      throw new Error(`training diverged: gradient norm is ${norm} (loss ${loss})`);
     }
     if (norm > clipNorm) {
       const scale = clipNorm / norm;
@@ -69,7 +92,7 @@ export async function trainStep(
   }
   optimizer.applyGradients(applied);
   tf.dispose(applied);
-  return losses;
+  return norm;
 }
 
 /** √(Σ‖g‖²) over every gradient, as one number. */

@@ -137,6 +137,7 @@ describe('compileTopology defaults', () => {
       seed: 0,
       augment: 'flip',
       trainingThread: true,
+      trainingReplicas: 1,
     });
     // The exported defaults are the ones applied.
     assert.deepEqual({ ...DEFAULT_STUDENT_OPTIONS, checkpointPrefix: 'runs/x/student', evalAnnotations: 'corpus/test/annotations.json' }, student.options);

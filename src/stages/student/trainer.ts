@@ -3,10 +3,10 @@ import * as tf from '@tensorflow/tfjs';
 import type { AnchorSet } from '../../boxes/anchors.ts';
 import type { BackendName } from '../../backend/backend.ts';
 import type { Detector } from '../../model/detector.ts';
-import type { ResumableAdam } from '../../train/adam.ts';
+import type { NamedTensor, ResumableAdam } from '../../train/adam.ts';
 import { encodeOptimizerState, restoreOptimizer } from '../../train/checkpoint.ts';
 import type { ObjectiveConfig } from '../../train/objective.ts';
-import { trainStep, type StepLosses } from '../../train/step.ts';
+import { trainableVariables, trainStep, type StepLosses } from '../../train/step.ts';
 import { startModuleWorker } from '../../util/start_worker.ts';
 import { WorkerChannel } from '../../util/worker_channel.ts';
 import { batchTensors, disposeSampleBatch, type PackedBatch } from './sample_batch.ts';
@@ -34,6 +34,12 @@ export interface StudentTrainer {
 export interface TrainerOptions {
   /** Train in a worker thread with its own TensorFlow context. */
   thread: boolean;
+  /**
+   * Training threads stepping together (data-parallel; needs `thread`): each computes the gradients of its share of
+   * the batch (every replicas-th sample), the stage averages them (weighted by share), clips them by their global norm
+   * and every replica applies the same update, so the replicas stay identical. Default 1.
+   */
+  replicas?: number;
   anchors: AnchorSet;
   objective: ObjectiveConfig;
   clipNorm: number;
@@ -41,6 +47,10 @@ export interface TrainerOptions {
 
 /** A trainer over the stage's detector and optimizer (which it never disposes). */
 export async function openStudentTrainer(detector: Detector, optimizer: ResumableAdam, options: TrainerOptions): Promise<StudentTrainer> {
+  const replicas = options.replicas ?? 1;
+  if (!Number.isInteger(replicas) || replicas < 1) throw new Error(`student: trainingReplicas must be an integer ≥ 1, got ${replicas}`);
+  if (replicas > 1 && !options.thread) throw new Error('student: trainingReplicas > 1 needs trainingThread: true');
+  if (replicas > 1) return ReplicatedTrainer.open(detector, optimizer, options, replicas);
   if (options.thread) return TrainingThread.open(detector, optimizer, options);
   const { anchors, objective, clipNorm } = options;
   const numClasses = detector.config.numClasses;
@@ -97,10 +107,21 @@ class TrainingThread implements StudentTrainer {
   }
 
   async step(batch: PackedBatch, learningRate: number): Promise<StepLosses> {
-    const transfer = [batch.pixels.buffer as ArrayBuffer, ...(batch.probs === undefined ? [] : [batch.probs.buffer as ArrayBuffer])];
-    const reply = (await this.channel.request((id) => ({ type: 'step', id, learningRate, batch }), transfer)) as Extract<TrainingResponse, { type: 'stepped' }>;
+    const reply = (await this.channel.request((id) => ({ type: 'step', id, learningRate, batch }), batchBuffers(batch))) as Extract<TrainingResponse, { type: 'stepped' }>;
     this.optimizer.learningRate = learningRate;
     return reply.losses;
+  }
+
+  /** A replica's share of a data-parallel step: its loss terms and flat gradients, nothing applied. */
+  async grads(batch: PackedBatch): Promise<{ losses: StepLosses; grads: Float32Array }> {
+    const reply = (await this.channel.request((id) => ({ type: 'grads', id, batch }), batchBuffers(batch))) as Extract<TrainingResponse, { type: 'grads' }>;
+    return { losses: reply.losses, grads: reply.grads };
+  }
+
+  /** Applies combined flat gradients at `learningRate` (the array is transferred: do not use it afterwards). */
+  async apply(grads: Float32Array, learningRate: number): Promise<void> {
+    await this.channel.request((id) => ({ type: 'apply', id, learningRate, grads }), [grads.buffer as ArrayBuffer]);
+    this.optimizer.learningRate = learningRate;
   }
 
   async sync(): Promise<void> {
@@ -122,6 +143,96 @@ class TrainingThread implements StudentTrainer {
   }
 }
 
+/** Data-parallel steps over several training threads that stay identical (see TrainerOptions.replicas). */
+class ReplicatedTrainer implements StudentTrainer {
+  readonly threaded = true;
+
+  private constructor(
+    private readonly replicas: TrainingThread[],
+    private readonly clipNorm: number,
+  ) {}
+
+  static async open(detector: Detector, optimizer: ResumableAdam, options: TrainerOptions, count: number): Promise<ReplicatedTrainer> {
+    const opened = await Promise.allSettled(Array.from({ length: count }, () => TrainingThread.open(detector, optimizer, options)));
+    const replicas = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed !== undefined) {
+      await Promise.all(replicas.map((r) => r.close()));
+      throw failed.reason;
+    }
+    return new ReplicatedTrainer(replicas, options.clipNorm);
+  }
+
+  async step(batch: PackedBatch, learningRate: number): Promise<StepLosses> {
+    const shards = shardBatch(batch, this.replicas.length);
+    const results = await Promise.all(shards.map((shard, i) => this.replicas[i].grads(shard)));
+    const combined = new Float32Array(results[0].grads.length);
+    const losses: StepLosses = { total: 0, focal: 0, distillation: 0, localization: 0 };
+    results.forEach((r, i) => {
+      const w = shards[i].size / batch.size;
+      for (let k = 0; k < combined.length; k++) combined[k] += w * r.grads[k];
+      losses.total += w * r.losses.total;
+      losses.focal += w * r.losses.focal;
+      losses.distillation += w * r.losses.distillation;
+      losses.localization += w * r.losses.localization;
+    });
+    if (this.clipNorm > 0) {
+      let sum = 0;
+      for (let k = 0; k < combined.length; k++) sum += combined[k] * combined[k];
+      const norm = Math.sqrt(sum);
+      if (!Number.isFinite(norm)) throw new Error(`student training thread: training diverged: gradient norm is ${norm} (loss ${losses.total})`);
+      if (norm > this.clipNorm) {
+        const scale = this.clipNorm / norm;
+        for (let k = 0; k < combined.length; k++) combined[k] *= scale;
+      }
+      losses.gradNorm = norm;
+    }
+    const last = this.replicas.length - 1;
+    await Promise.all(this.replicas.map((r, i) => r.apply(i === last ? combined : combined.slice(), learningRate)));
+    return losses;
+  }
+
+  /** The replicas are identical: the first one's state is the stage's. */
+  sync(): Promise<void> {
+    return this.replicas[0].sync();
+  }
+
+  /** The mean busy share of the training threads. */
+  threadBusy(): number {
+    return this.replicas.reduce((s, r) => s + r.threadBusy(), 0) / this.replicas.length;
+  }
+
+  workerTensors(): number {
+    return this.replicas[0].workerTensors();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.replicas.map((r) => r.close()));
+  }
+}
+
+/** Splits a batch into up to `n` shards, sample i to shard i mod n, so each keeps the batch's labeled:unlabeled mix. */
+export function shardBatch(batch: PackedBatch, n: number): PackedBatch[] {
+  const count = Math.min(n, batch.size);
+  const plane = batch.inputSize * batch.inputSize * 3;
+  const perImage = batch.probs === undefined ? 0 : batch.probs.length / batch.size;
+  return Array.from({ length: count }, (_, r) => {
+    const members = Array.from({ length: batch.size }, (_, i) => i).filter((i) => i % count === r);
+    const pixels = new Float32Array(members.length * plane);
+    const probs = batch.probs === undefined ? undefined : new Float32Array(members.length * perImage);
+    members.forEach((i, j) => {
+      pixels.set(batch.pixels.subarray(i * plane, (i + 1) * plane), j * plane);
+      probs?.set((batch.probs as Float32Array).subarray(i * perImage, (i + 1) * perImage), j * perImage);
+    });
+    // The pool of each sample is not carried in a packed batch; the shares only serve counters, kept on the whole batch.
+    return { size: members.length, inputSize: batch.inputSize, pixels, probs, hard: members.map((i) => batch.hard[i]), labeled: 0, unlabeled: members.length };
+  });
+}
+
+function batchBuffers(batch: PackedBatch): ArrayBuffer[] {
+  return [batch.pixels.buffer as ArrayBuffer, ...(batch.probs === undefined ? [] : [batch.probs.buffer as ArrayBuffer])];
+}
+
 /** The model's weights in `getWeights()` order, packed (the worker's side of a snapshot). */
 export async function encodeModelWeights(detector: Detector): Promise<EncodedWeights> {
   const weights = detector.model.getWeights().map((tensor, i) => ({ name: `w${i}`, tensor }));
@@ -138,4 +249,31 @@ function setModelWeights(detector: Detector, encoded: EncodedWeights): void {
   } finally {
     tf.dispose(Object.values(map));
   }
+}
+
+/** The gradients of every trainable variable, in `trainableVariables` order, as one flat array. */
+export function flattenGradients(detector: Detector, grads: tf.NamedTensorMap): Float32Array {
+  const variables = trainableVariables(detector);
+  const flat = new Float32Array(variables.reduce((n, v) => n + v.size, 0));
+  let at = 0;
+  for (const v of variables) {
+    const g = grads[v.name];
+    if (g === undefined) throw new Error(`no gradient for ${v.name}`);
+    flat.set(g.dataSync() as Float32Array, at);
+    at += v.size;
+  }
+  return flat;
+}
+
+/** A flat gradient array back as one tensor per trainable variable (the caller disposes them). */
+export function unflattenGradients(detector: Detector, flat: Float32Array): NamedTensor[] {
+  const variables = trainableVariables(detector);
+  const total = variables.reduce((n, v) => n + v.size, 0);
+  if (flat.length !== total) throw new Error(`gradients: ${flat.length} values for ${total} trainable parameters`);
+  let at = 0;
+  return variables.map((v) => {
+    const tensor = tf.tensor(flat.subarray(at, at + v.size), v.shape, 'float32');
+    at += v.size;
+    return { name: v.name, tensor };
+  });
 }

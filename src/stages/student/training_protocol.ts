@@ -31,12 +31,18 @@ export type TrainingRequest =
       clipNorm: number;
     }
   | { type: 'step'; id: number; learningRate: number; batch: PackedBatch }
+  /** A replica's share of a data-parallel step: loss terms and gradients of its shard, nothing applied. */
+  | { type: 'grads'; id: number; batch: PackedBatch }
+  /** The combined gradients (flat, in trainable-variable order), applied by every replica alike. */
+  | { type: 'apply'; id: number; learningRate: number; grads: Float32Array }
   | { type: 'snapshot'; id: number }
   | { type: 'close'; id?: undefined };
 
 export type TrainingResponse =
   | { type: 'opened'; backend: string; numTensors: number }
   | { type: 'stepped'; id: number; losses: StepLosses; numTensors: number }
+  | { type: 'grads'; id: number; losses: StepLosses; grads: Float32Array; numTensors: number }
+  | { type: 'applied'; id: number; numTensors: number }
   | { type: 'snapshot'; id: number; weights: EncodedWeights; optimizer: SavedOptimizerState; numTensors: number }
   | { type: 'failed'; id?: number; error: WireError }
   | { type: 'closed'; numTensors: number };

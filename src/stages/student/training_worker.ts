@@ -8,10 +8,10 @@ import { detectorAnchorConfig } from '../../model/detector_config.ts';
 import { ResumableAdam } from '../../train/adam.ts';
 import { encodeOptimizerState, restoreOptimizer } from '../../train/checkpoint.ts';
 import type { ObjectiveConfig } from '../../train/objective.ts';
-import { trainStep, type StepLosses } from '../../train/step.ts';
+import { computeGradients, trainStep, type StepLosses } from '../../train/step.ts';
 import { serveInOrder, type Served } from '../../util/worker_channel.ts';
 import { batchTensors, disposeSampleBatch } from './sample_batch.ts';
-import { encodeModelWeights } from './trainer.ts';
+import { encodeModelWeights, flattenGradients, unflattenGradients } from './trainer.ts';
 import type { TrainingRequest, TrainingResponse } from './training_protocol.ts';
 
 if (parentPort === null) throw new Error('training_worker.ts runs as a worker thread');
@@ -58,6 +58,32 @@ serveInOrder<TrainingRequest>(parentPort, async (request): Promise<Served> => {
         disposeSampleBatch(batch);
       }
       return reply({ type: 'stepped', id: request.id, losses, numTensors: tf.memory().numTensors });
+    }
+    case 'grads': {
+      if (training === undefined) throw new Error('no student loaded');
+      const { detector, anchors, objective } = training;
+      const batch = batchTensors(request.batch, { anchors, numClasses: detector.config.numClasses });
+      let computed: Awaited<ReturnType<typeof computeGradients>>;
+      try {
+        computed = await computeGradients(detector, batch.images, batch.targets, batch.teacherProbs, objective);
+      } finally {
+        disposeSampleBatch(batch);
+      }
+      const grads = flattenGradients(detector, computed.grads);
+      tf.dispose(computed.grads);
+      return reply({ type: 'grads', id: request.id, losses: computed.losses, grads, numTensors: tf.memory().numTensors }, [grads.buffer as ArrayBuffer]);
+    }
+    case 'apply': {
+      if (training === undefined) throw new Error('no student loaded');
+      const { detector, optimizer } = training;
+      optimizer.learningRate = request.learningRate;
+      const grads = unflattenGradients(detector, request.grads);
+      try {
+        optimizer.applyGradients(grads);
+      } finally {
+        tf.dispose(grads.map((g) => g.tensor));
+      }
+      return reply({ type: 'applied', id: request.id, numTensors: tf.memory().numTensors });
     }
     case 'snapshot': {
       if (training === undefined) throw new Error('no student loaded');

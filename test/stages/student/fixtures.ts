@@ -38,6 +38,7 @@ export const DEFAULT_STUDENT: StudentStageOptions = {
   seed: 5,
   augment: 'flip',
   trainingThread: true,
+  trainingReplicas: 1,
 };
 
 /** The ingest/teacher test topology (2 classes) plus a student stage reading the samples topic. */

@@ -1,4 +1,4 @@
-// The student's trainer: a training thread trains exactly as inline does, syncs its state back, reports errors, frees all.
+// The student's trainer: a training thread (or data-parallel replicas) trains as inline does, syncs back, reports errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
@@ -7,7 +7,7 @@ import { initBackend } from '../../../src/backend/backend.ts';
 import { buildDetector, disposeLayersModel, type Detector } from '../../../src/model/detector.ts';
 import { detectorAnchorConfig } from '../../../src/model/detector_config.ts';
 import type { PackedBatch } from '../../../src/stages/student/sample_batch.ts';
-import { openStudentTrainer, type StudentTrainer } from '../../../src/stages/student/trainer.ts';
+import { openStudentTrainer, shardBatch, type StudentTrainer } from '../../../src/stages/student/trainer.ts';
 import { ResumableAdam } from '../../../src/train/adam.ts';
 import { encodeOptimizerState } from '../../../src/train/checkpoint.ts';
 import { DEFAULT_OBJECTIVE } from '../../../src/train/objective.ts';
@@ -107,4 +107,104 @@ test("the worker's errors reach the step that caused them, the weights stay unto
     disposeLayersModel(detector.model);
   }
   await assert.rejects(trainer.step(packed(5), 1e-3), /student training thread is closed/);
+});
+
+/** The batch with every sample twice in a row: sharded over 2 replicas, each replica gets the original batch. */
+function doubled(batch: PackedBatch): PackedBatch {
+  const plane = SIZE * SIZE * 3;
+  const perImage = ANCHORS * CLASSES;
+  const pixels = new Float32Array(batch.pixels.length * 2);
+  const probs = new Float32Array((batch.probs as Float32Array).length * 2);
+  for (let i = 0; i < batch.size; i++) {
+    for (const copy of [2 * i, 2 * i + 1]) {
+      pixels.set(batch.pixels.subarray(i * plane, (i + 1) * plane), copy * plane);
+      probs.set((batch.probs as Float32Array).subarray(i * perImage, (i + 1) * perImage), copy * perImage);
+    }
+  }
+  return { ...batch, size: batch.size * 2, pixels, probs, hard: batch.hard.flatMap((h) => [h, h]) };
+}
+
+test('shardBatch deals sample i to shard i mod n, keeping pixels, soft labels and boxes together', () => {
+  const batch = packed(1, 3);
+  const shards = shardBatch(batch, 2);
+  assert.deepEqual(shards.map((s) => s.size), [2, 1]);
+  const plane = SIZE * SIZE * 3;
+  const perImage = ANCHORS * CLASSES;
+  assert.deepEqual(shards[0].pixels.subarray(plane, 2 * plane), batch.pixels.subarray(2 * plane, 3 * plane), 'shard 0 holds samples 0 and 2');
+  assert.deepEqual(shards[1].probs, batch.probs?.subarray(perImage, 2 * perImage), 'shard 1 holds sample 1');
+  assert.deepEqual(shards[0].hard, [batch.hard[0], batch.hard[2]]);
+  assert.deepEqual(shardBatch(packed(1, 1), 2).map((s) => s.size), [1], 'no empty shard');
+});
+
+test('two training replicas step data-parallel: shares that are the same batch give exactly the one-thread step', async () => {
+  const single = { detector: buildDetector(config, { seed: 6 }), optimizer: new ResumableAdam({ learningRate: 1e-3 }) };
+  const replicated = { detector: buildDetector(config, { seed: 6 }), optimizer: new ResumableAdam({ learningRate: 1e-3 }) };
+  const base = { anchors, objective: DEFAULT_OBJECTIVE, clipNorm: 0, thread: true };
+  let a: StudentTrainer | undefined;
+  let b: StudentTrainer | undefined;
+  try {
+    a = await openStudentTrainer(single.detector, single.optimizer, base);
+    b = await openStudentTrainer(replicated.detector, replicated.optimizer, { ...base, replicas: 2 });
+    const inWorker: number[] = [];
+    for (let step = 0; step < 3; step++) {
+      const la: StepLosses = await a.step(packed(step), 1e-3);
+      const lb: StepLosses = await b.step(doubled(packed(step)), 1e-3);
+      assert.deepEqual(lb, la, `step ${step}: the averaged loss terms of two equal shares`);
+      inWorker.push(b.workerTensors() as number);
+    }
+    // A short batch of one sample: one share; every replica still applies the update.
+    assert.deepEqual(await b.step(packed(7, 1), 1e-3), await a.step(packed(7, 1), 1e-3));
+    assert.deepEqual(await b.step(doubled(packed(8)), 1e-3), await a.step(packed(8), 1e-3), 'the replicas stayed identical');
+    assert.ok(inWorker.every((n) => n === inWorker[0]), `tensors in a replica stable across steps: ${inWorker.join(', ')}`);
+    await a.sync();
+    await b.sync();
+    assert.deepEqual(await weightsOf(replicated.detector), await weightsOf(single.detector), 'weights after sync');
+    assert.deepEqual(await optimizerBytes(replicated.optimizer), await optimizerBytes(single.optimizer), 'Adam moments after sync');
+  } finally {
+    await a?.close();
+    await b?.close();
+    for (const m of [single, replicated]) {
+      m.optimizer.dispose();
+      disposeLayersModel(m.detector.model);
+    }
+  }
+});
+
+test('replicas clip the averaged gradients by their global norm, as one thread clips its own', async () => {
+  const single = { detector: buildDetector(config, { seed: 8 }), optimizer: new ResumableAdam({ learningRate: 1e-3 }) };
+  const replicated = { detector: buildDetector(config, { seed: 8 }), optimizer: new ResumableAdam({ learningRate: 1e-3 }) };
+  const base = { anchors, objective: DEFAULT_OBJECTIVE, clipNorm: 1e-3, thread: true };
+  const a = await openStudentTrainer(single.detector, single.optimizer, base);
+  const b = await openStudentTrainer(replicated.detector, replicated.optimizer, { ...base, replicas: 2 });
+  try {
+    for (let step = 0; step < 2; step++) {
+      const la = await a.step(packed(step), 1e-3);
+      const lb = await b.step(doubled(packed(step)), 1e-3);
+      assert.ok(la.gradNorm !== undefined && la.gradNorm > 1e-3, 'the norm is above the clip');
+      assert.ok(Math.abs((lb.gradNorm as number) - la.gradNorm) <= 1e-5 * la.gradNorm, `norm ${lb.gradNorm} vs ${la.gradNorm}`);
+    }
+    await a.sync();
+    await b.sync();
+    const [wa, wb] = [await weightsOf(single.detector), await weightsOf(replicated.detector)];
+    const worst = Math.max(...wa.map((w, i) => Math.max(...w.map((v, k) => Math.abs(v - wb[i][k])))));
+    assert.ok(worst < 1e-6, `weights within 1e-6 (float32 vs float64 norm): worst ${worst}`);
+  } finally {
+    await a.close();
+    await b.close();
+    for (const m of [single, replicated]) {
+      m.optimizer.dispose();
+      disposeLayersModel(m.detector.model);
+    }
+  }
+});
+
+test('trainingReplicas > 1 without a training thread is refused', async () => {
+  const detector = buildDetector(config, { seed: 1 });
+  const optimizer = new ResumableAdam({ learningRate: 1e-3 });
+  try {
+    await assert.rejects(openStudentTrainer(detector, optimizer, { thread: false, replicas: 2, anchors, objective: DEFAULT_OBJECTIVE, clipNorm: 0 }), /trainingReplicas > 1 needs trainingThread: true/);
+  } finally {
+    optimizer.dispose();
+    disposeLayersModel(detector.model);
+  }
 });
