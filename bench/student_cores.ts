@@ -16,7 +16,7 @@ import { generateAnchors } from '../src/boxes/anchors.ts';
 import { initBackend } from '../src/backend/backend.ts';
 import { buildDetector, disposeLayersModel } from '../src/model/detector.ts';
 import { detectorAnchorConfig, PRESETS, resolveDetectorConfig } from '../src/model/detector_config.ts';
-import { batchTensors, disposeSampleBatch, type PackedBatch } from '../src/stages/student/sample_batch.ts';
+import { batchTensors, disposeTensorBatch, type PackedBatch } from '../src/train/packed_batch.ts';
 import { ResumableAdam } from '../src/train/adam.ts';
 import { DEFAULT_OBJECTIVE } from '../src/train/objective.ts';
 import { trainStep } from '../src/train/step.ts';
@@ -61,7 +61,7 @@ async function replica(batch: number): Promise<ReplicaResult> {
     try {
       await trainStep(detector, optimizer, b.images, b.targets, b.teacherProbs, DEFAULT_OBJECTIVE, { clipNorm: 10 });
     } finally {
-      disposeSampleBatch(b);
+      disposeTensorBatch(b);
     }
   };
   for (let i = 0; i < 3; i++) await step(i);

@@ -25,7 +25,7 @@ import { SampleIntake } from './sample_intake.ts';
 import { BestPromoter } from './promote_best.ts';
 import type { SampleSource } from './sample_buffer.ts';
 import { TrainedLedger } from './trained_ledger.ts';
-import { openStudentTrainer, type StudentTrainer } from './trainer.ts';
+import { openDetectorTrainer, type DetectorTrainer } from '../../train/trainer.ts';
 
 export type StudentStageConfig = Extract<StageConfig, { kind: 'student' }>;
 
@@ -196,7 +196,7 @@ async function distill(ctx: StageContext<StudentStageConfig>, counters: StageCou
     }
     const config = detector.config;
     const anchors = generateAnchors(detectorAnchorConfig(config), config.inputSize, config.inputSize);
-    const trainer = await openStudentTrainer(detector, optimizer, { thread: o.trainingThread, replicas: o.trainingReplicas, anchors, objective: topology.loss, clipNorm: o.clipNorm });
+    const trainer = await openDetectorTrainer(detector, optimizer, { thread: o.trainingThread, replicas: o.trainingReplicas, anchors, objective: topology.loss, clipNorm: o.clipNorm });
     try {
       const run = new StudentRun(ctx, counters, history, hooks, { detector, optimizer, trainer, anchors, state, test, initialOffsets, initFrom: restored.initFrom });
       await run.run(stop);
@@ -263,7 +263,7 @@ interface RunState {
   detector: Detector;
   optimizer: ResumableAdam;
   /** Runs the steps; the detector and optimizer above are brought to its state before evaluations and checkpoints. */
-  trainer: StudentTrainer;
+  trainer: DetectorTrainer;
   anchors: AnchorSet;
   state: CheckpointState;
   test: DetectionDataset | undefined;
@@ -278,8 +278,8 @@ class StudentRun {
   private readonly input: string;
   private readonly detector: Detector;
   private readonly optimizer: ResumableAdam;
-  private readonly trainer: StudentTrainer;
-  /** The step the stage's detector and optimizer were last brought to (see StudentTrainer.sync). */
+  private readonly trainer: DetectorTrainer;
+  /** The step the stage's detector and optimizer were last brought to (see DetectorTrainer.sync). */
   private syncedStep: number;
   private readonly test: DetectionDataset | undefined;
   private readonly best: BestPromoter;

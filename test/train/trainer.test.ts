@@ -2,17 +2,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { generateAnchors } from '../../../src/boxes/anchors.ts';
-import { initBackend } from '../../../src/backend/backend.ts';
-import { buildDetector, disposeLayersModel, type Detector } from '../../../src/model/detector.ts';
-import { detectorAnchorConfig } from '../../../src/model/detector_config.ts';
-import type { PackedBatch } from '../../../src/stages/student/sample_batch.ts';
-import { openStudentTrainer, shardBatch, type StudentTrainer } from '../../../src/stages/student/trainer.ts';
-import { ResumableAdam } from '../../../src/train/adam.ts';
-import { encodeOptimizerState } from '../../../src/train/checkpoint.ts';
-import { DEFAULT_OBJECTIVE } from '../../../src/train/objective.ts';
-import type { StepLosses } from '../../../src/train/step.ts';
-import { ANCHORS, CLASSES, SIZE, tinyStudentConfig } from './fixtures.ts';
+import { generateAnchors } from '../../src/boxes/anchors.ts';
+import { initBackend } from '../../src/backend/backend.ts';
+import { buildDetector, disposeLayersModel, type Detector } from '../../src/model/detector.ts';
+import { detectorAnchorConfig } from '../../src/model/detector_config.ts';
+import type { PackedBatch } from '../../src/train/packed_batch.ts';
+import { openDetectorTrainer, shardBatch, type DetectorTrainer } from '../../src/train/trainer.ts';
+import { ResumableAdam } from '../../src/train/adam.ts';
+import { encodeOptimizerState } from '../../src/train/checkpoint.ts';
+import { DEFAULT_OBJECTIVE } from '../../src/train/objective.ts';
+import type { StepLosses } from '../../src/train/step.ts';
+import { ANCHORS, CLASSES, SIZE, tinyStudentConfig } from '../stages/student/fixtures.ts';
 
 await initBackend('wasm');
 
@@ -41,12 +41,12 @@ test('a training thread takes the same steps as inline training: losses, then we
   const inline = { detector: buildDetector(config, { seed: 3 }), optimizer: new ResumableAdam({ learningRate: 1e-3 }) };
   const threaded = { detector: buildDetector(config, { seed: 3 }), optimizer: new ResumableAdam({ learningRate: 1e-3 }) };
   const options = { anchors, objective: DEFAULT_OBJECTIVE, clipNorm: 10 };
-  let a: StudentTrainer | undefined;
-  let b: StudentTrainer | undefined;
+  let a: DetectorTrainer | undefined;
+  let b: DetectorTrainer | undefined;
   try {
-    a = await openStudentTrainer(inline.detector, inline.optimizer, { ...options, thread: false });
+    a = await openDetectorTrainer(inline.detector, inline.optimizer, { ...options, thread: false });
     const before = tf.memory().numTensors;
-    b = await openStudentTrainer(threaded.detector, threaded.optimizer, { ...options, thread: true });
+    b = await openDetectorTrainer(threaded.detector, threaded.optimizer, { ...options, thread: true });
     assert.equal(tf.memory().numTensors, before, 'the training copy lives in the worker');
     assert.deepEqual([a.threaded, b.threaded, a.threadBusy(), a.workerTensors()], [false, true, undefined, undefined]);
 
@@ -89,16 +89,16 @@ test('a training thread takes the same steps as inline training: losses, then we
 test("the worker's errors reach the step that caused them, the weights stay untouched, and the thread keeps working", async () => {
   const detector = buildDetector(config, { seed: 4 });
   const optimizer = new ResumableAdam({ learningRate: 1e-3 });
-  const trainer = await openStudentTrainer(detector, optimizer, { thread: true, anchors, objective: DEFAULT_OBJECTIVE, clipNorm: 10 });
+  const trainer = await openDetectorTrainer(detector, optimizer, { thread: true, anchors, objective: DEFAULT_OBJECTIVE, clipNorm: 10 });
   try {
     await trainer.step(packed(1), 1e-3);
     await trainer.sync();
     const good = await weightsOf(detector);
-    await assert.rejects(trainer.step(packed(2, 2, Number.NaN), 1e-3), /student training thread: training diverged: loss is NaN/);
+    await assert.rejects(trainer.step(packed(2, 2, Number.NaN), 1e-3), /training thread: training diverged: loss is NaN/);
     await trainer.sync();
     assert.deepEqual(await weightsOf(detector), good, 'a diverged step changes nothing');
     const wrong = { ...packed(3), inputSize: SIZE * 2 };
-    await assert.rejects(trainer.step(wrong, 1e-3), /student training thread: packed batch: 24576 pixel values for 2 images of 128 px/);
+    await assert.rejects(trainer.step(wrong, 1e-3), /training thread: packed batch: 24576 pixel values for 2 images of 128 px/);
     const losses = await trainer.step(packed(4), 1e-3);
     assert.ok(Number.isFinite(losses.total), 'the next batch trains');
   } finally {
@@ -106,7 +106,7 @@ test("the worker's errors reach the step that caused them, the weights stay unto
     optimizer.dispose();
     disposeLayersModel(detector.model);
   }
-  await assert.rejects(trainer.step(packed(5), 1e-3), /student training thread is closed/);
+  await assert.rejects(trainer.step(packed(5), 1e-3), /training thread is closed/);
 });
 
 /** The batch with every sample twice in a row: sharded over 2 replicas, each replica gets the original batch. */
@@ -140,11 +140,11 @@ test('two training replicas step data-parallel: shares that are the same batch g
   const single = { detector: buildDetector(config, { seed: 6 }), optimizer: new ResumableAdam({ learningRate: 1e-3 }) };
   const replicated = { detector: buildDetector(config, { seed: 6 }), optimizer: new ResumableAdam({ learningRate: 1e-3 }) };
   const base = { anchors, objective: DEFAULT_OBJECTIVE, clipNorm: 0, thread: true };
-  let a: StudentTrainer | undefined;
-  let b: StudentTrainer | undefined;
+  let a: DetectorTrainer | undefined;
+  let b: DetectorTrainer | undefined;
   try {
-    a = await openStudentTrainer(single.detector, single.optimizer, base);
-    b = await openStudentTrainer(replicated.detector, replicated.optimizer, { ...base, replicas: 2 });
+    a = await openDetectorTrainer(single.detector, single.optimizer, base);
+    b = await openDetectorTrainer(replicated.detector, replicated.optimizer, { ...base, replicas: 2 });
     const inWorker: number[] = [];
     for (let step = 0; step < 3; step++) {
       const la: StepLosses = await a.step(packed(step), 1e-3);
@@ -174,8 +174,8 @@ test('replicas clip the averaged gradients by their global norm, as one thread c
   const single = { detector: buildDetector(config, { seed: 8 }), optimizer: new ResumableAdam({ learningRate: 1e-3 }) };
   const replicated = { detector: buildDetector(config, { seed: 8 }), optimizer: new ResumableAdam({ learningRate: 1e-3 }) };
   const base = { anchors, objective: DEFAULT_OBJECTIVE, clipNorm: 1e-3, thread: true };
-  const a = await openStudentTrainer(single.detector, single.optimizer, base);
-  const b = await openStudentTrainer(replicated.detector, replicated.optimizer, { ...base, replicas: 2 });
+  const a = await openDetectorTrainer(single.detector, single.optimizer, base);
+  const b = await openDetectorTrainer(replicated.detector, replicated.optimizer, { ...base, replicas: 2 });
   try {
     for (let step = 0; step < 2; step++) {
       const la = await a.step(packed(step), 1e-3);
@@ -202,7 +202,7 @@ test('trainingReplicas > 1 without a training thread is refused', async () => {
   const detector = buildDetector(config, { seed: 1 });
   const optimizer = new ResumableAdam({ learningRate: 1e-3 });
   try {
-    await assert.rejects(openStudentTrainer(detector, optimizer, { thread: false, replicas: 2, anchors, objective: DEFAULT_OBJECTIVE, clipNorm: 0 }), /trainingReplicas > 1 needs trainingThread: true/);
+    await assert.rejects(openDetectorTrainer(detector, optimizer, { thread: false, replicas: 2, anchors, objective: DEFAULT_OBJECTIVE, clipNorm: 0 }), /trainingReplicas > 1 needs trainingThread: true/);
   } finally {
     optimizer.dispose();
     disposeLayersModel(detector.model);

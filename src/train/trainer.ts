@@ -1,22 +1,22 @@
-// Where the student's steps run: inline on the stage's thread, or in a training worker thread of its own.
+// Where a detector's optimizer steps run: inline on the caller's thread, in a training thread, or in data-parallel replicas.
 import * as tf from '@tensorflow/tfjs';
-import type { AnchorSet } from '../../boxes/anchors.ts';
-import type { BackendName } from '../../backend/backend.ts';
-import type { Detector } from '../../model/detector.ts';
-import type { NamedTensor, ResumableAdam } from '../../train/adam.ts';
-import { encodeOptimizerState, restoreOptimizer } from '../../train/checkpoint.ts';
-import type { ObjectiveConfig } from '../../train/objective.ts';
-import { trainableVariables, trainStep, type StepLosses } from '../../train/step.ts';
-import { startModuleWorker } from '../../util/start_worker.ts';
-import { WorkerChannel } from '../../util/worker_channel.ts';
-import { batchTensors, disposeSampleBatch, type PackedBatch } from './sample_batch.ts';
+import type { AnchorSet } from '../boxes/anchors.ts';
+import type { BackendName } from '../backend/backend.ts';
+import type { Detector } from '../model/detector.ts';
+import type { NamedTensor, ResumableAdam } from './adam.ts';
+import { encodeOptimizerState, restoreOptimizer } from './checkpoint.ts';
+import type { ObjectiveConfig } from './objective.ts';
+import { trainableVariables, trainStep, type StepLosses } from './step.ts';
+import { startModuleWorker } from '../util/start_worker.ts';
+import { WorkerChannel } from '../util/worker_channel.ts';
+import { batchTensors, disposeTensorBatch, type PackedBatch } from './packed_batch.ts';
 import type { EncodedWeights, TrainingRequest, TrainingResponse } from './training_protocol.ts';
 
 /**
- * Runs the student's optimizer steps. The stage keeps its detector and optimizer for evaluation, checkpoints and the
+ * Runs a detector's optimizer steps. The caller keeps its detector and optimizer for evaluation, checkpoints and the
  * best model; `sync` brings them to the trainer's state first (a no-op inline, where they are what trains).
  */
-export interface StudentTrainer {
+export interface DetectorTrainer {
   /** True when steps run in a worker thread (they do not block the stage's event loop). */
   readonly threaded: boolean;
   /** One step at `learningRate` on the batch; rejects as trainStep does (e.g. a diverged loss) with the weights untouched. */
@@ -46,7 +46,7 @@ export interface TrainerOptions {
 }
 
 /** A trainer over the stage's detector and optimizer (which it never disposes). */
-export async function openStudentTrainer(detector: Detector, optimizer: ResumableAdam, options: TrainerOptions): Promise<StudentTrainer> {
+export async function openDetectorTrainer(detector: Detector, optimizer: ResumableAdam, options: TrainerOptions): Promise<DetectorTrainer> {
   const replicas = options.replicas ?? 1;
   if (!Number.isInteger(replicas) || replicas < 1) throw new Error(`student: trainingReplicas must be an integer ≥ 1, got ${replicas}`);
   if (replicas > 1 && !options.thread) throw new Error('student: trainingReplicas > 1 needs trainingThread: true');
@@ -62,7 +62,7 @@ export async function openStudentTrainer(detector: Detector, optimizer: Resumabl
       try {
         return await trainStep(detector, optimizer, batch.images, batch.targets, batch.teacherProbs, objective, { clipNorm });
       } finally {
-        disposeSampleBatch(batch);
+        disposeTensorBatch(batch);
       }
     },
     sync: async () => undefined,
@@ -72,8 +72,8 @@ export async function openStudentTrainer(detector: Detector, optimizer: Resumabl
   };
 }
 
-/** The student's steps in a worker thread on a copy of the stage's detector and optimizer. */
-class TrainingThread implements StudentTrainer {
+/** The steps in a worker thread on a copy of the caller's detector and optimizer. */
+class TrainingThread implements DetectorTrainer {
   readonly threaded = true;
 
   private constructor(
@@ -90,7 +90,7 @@ class TrainingThread implements StudentTrainer {
         return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
       }),
     );
-    if (model === undefined) throw new Error('student training thread: the detector saved nothing');
+    if (model === undefined) throw new Error('training thread: the detector saved nothing');
     const request: TrainingRequest = {
       type: 'open',
       backend: tf.getBackend() as BackendName,
@@ -102,7 +102,7 @@ class TrainingThread implements StudentTrainer {
       clipNorm: options.clipNorm,
     };
     const worker = startModuleWorker(import.meta.url, 'training_worker');
-    const { channel } = await WorkerChannel.open(worker, 'student training thread', request, 'opened');
+    const { channel } = await WorkerChannel.open(worker, 'training thread', request, 'opened');
     return new TrainingThread(channel, detector, optimizer);
   }
 
@@ -144,7 +144,7 @@ class TrainingThread implements StudentTrainer {
 }
 
 /** Data-parallel steps over several training threads that stay identical (see TrainerOptions.replicas). */
-class ReplicatedTrainer implements StudentTrainer {
+class ReplicatedTrainer implements DetectorTrainer {
   readonly threaded = true;
 
   private constructor(
@@ -180,7 +180,7 @@ class ReplicatedTrainer implements StudentTrainer {
       let sum = 0;
       for (let k = 0; k < combined.length; k++) sum += combined[k] * combined[k];
       const norm = Math.sqrt(sum);
-      if (!Number.isFinite(norm)) throw new Error(`student training thread: training diverged: gradient norm is ${norm} (loss ${losses.total})`);
+      if (!Number.isFinite(norm)) throw new Error(`training thread: training diverged: gradient norm is ${norm} (loss ${losses.total})`);
       if (norm > this.clipNorm) {
         const scale = this.clipNorm / norm;
         for (let k = 0; k < combined.length; k++) combined[k] *= scale;
@@ -242,7 +242,7 @@ export async function encodeModelWeights(detector: Detector): Promise<EncodedWei
 /** Sets every weight of the detector from a snapshot of a model with the same architecture. */
 function setModelWeights(detector: Detector, encoded: EncodedWeights): void {
   const count = detector.model.weights.length;
-  if (encoded.specs.length !== count) throw new Error(`student training thread: snapshot has ${encoded.specs.length} weights, the detector ${count}`);
+  if (encoded.specs.length !== count) throw new Error(`training thread: snapshot has ${encoded.specs.length} weights, the detector ${count}`);
   const map = tf.io.decodeWeights(encoded.data, encoded.specs);
   try {
     detector.model.setWeights(encoded.specs.map((s) => map[s.name]));

@@ -1,16 +1,16 @@
-// The student's training worker thread: holds a copy of the detector and its optimizer, runs the steps it is sent.
+// A training worker thread: holds a copy of a detector and its optimizer, runs the steps it is sent.
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import { generateAnchors, type AnchorSet } from '../../boxes/anchors.ts';
-import { initBackend } from '../../backend/backend.ts';
-import { disposeLayersModel, type Detector } from '../../model/detector.ts';
-import { detectorAnchorConfig } from '../../model/detector_config.ts';
-import { ResumableAdam } from '../../train/adam.ts';
-import { encodeOptimizerState, restoreOptimizer } from '../../train/checkpoint.ts';
-import type { ObjectiveConfig } from '../../train/objective.ts';
-import { computeGradients, trainStep, type StepLosses } from '../../train/step.ts';
-import { serveInOrder, type Served } from '../../util/worker_channel.ts';
-import { batchTensors, disposeSampleBatch } from './sample_batch.ts';
+import { generateAnchors, type AnchorSet } from '../boxes/anchors.ts';
+import { initBackend } from '../backend/backend.ts';
+import { disposeLayersModel, type Detector } from '../model/detector.ts';
+import { detectorAnchorConfig } from '../model/detector_config.ts';
+import { ResumableAdam } from './adam.ts';
+import { encodeOptimizerState, restoreOptimizer } from './checkpoint.ts';
+import type { ObjectiveConfig } from './objective.ts';
+import { computeGradients, trainStep, type StepLosses } from './step.ts';
+import { serveInOrder, type Served } from '../util/worker_channel.ts';
+import { batchTensors, disposeTensorBatch } from './packed_batch.ts';
 import { encodeModelWeights, flattenGradients, unflattenGradients } from './trainer.ts';
 import type { TrainingRequest, TrainingResponse } from './training_protocol.ts';
 
@@ -47,7 +47,7 @@ serveInOrder<TrainingRequest>(parentPort, async (request): Promise<Served> => {
       return reply({ type: 'opened', backend: backend.name, numTensors: tf.memory().numTensors });
     }
     case 'step': {
-      if (training === undefined) throw new Error('no student loaded');
+      if (training === undefined) throw new Error('no detector loaded');
       const { detector, optimizer, anchors, objective, clipNorm } = training;
       optimizer.learningRate = request.learningRate;
       const batch = batchTensors(request.batch, { anchors, numClasses: detector.config.numClasses });
@@ -55,26 +55,26 @@ serveInOrder<TrainingRequest>(parentPort, async (request): Promise<Served> => {
       try {
         losses = await trainStep(detector, optimizer, batch.images, batch.targets, batch.teacherProbs, objective, { clipNorm });
       } finally {
-        disposeSampleBatch(batch);
+        disposeTensorBatch(batch);
       }
       return reply({ type: 'stepped', id: request.id, losses, numTensors: tf.memory().numTensors });
     }
     case 'grads': {
-      if (training === undefined) throw new Error('no student loaded');
+      if (training === undefined) throw new Error('no detector loaded');
       const { detector, anchors, objective } = training;
       const batch = batchTensors(request.batch, { anchors, numClasses: detector.config.numClasses });
       let computed: Awaited<ReturnType<typeof computeGradients>>;
       try {
         computed = await computeGradients(detector, batch.images, batch.targets, batch.teacherProbs, objective);
       } finally {
-        disposeSampleBatch(batch);
+        disposeTensorBatch(batch);
       }
       const grads = flattenGradients(detector, computed.grads);
       tf.dispose(computed.grads);
       return reply({ type: 'grads', id: request.id, losses: computed.losses, grads, numTensors: tf.memory().numTensors }, [grads.buffer as ArrayBuffer]);
     }
     case 'apply': {
-      if (training === undefined) throw new Error('no student loaded');
+      if (training === undefined) throw new Error('no detector loaded');
       const { detector, optimizer } = training;
       optimizer.learningRate = request.learningRate;
       const grads = unflattenGradients(detector, request.grads);
@@ -86,7 +86,7 @@ serveInOrder<TrainingRequest>(parentPort, async (request): Promise<Served> => {
       return reply({ type: 'applied', id: request.id, numTensors: tf.memory().numTensors });
     }
     case 'snapshot': {
-      if (training === undefined) throw new Error('no student loaded');
+      if (training === undefined) throw new Error('no detector loaded');
       const weights = await encodeModelWeights(training.detector);
       const optimizer = await encodeOptimizerState(training.optimizer);
       return reply({ type: 'snapshot', id: request.id, weights, optimizer, numTensors: tf.memory().numTensors }, [weights.data, optimizer.data]);

@@ -1,13 +1,13 @@
-// Messages between the student stage and its training worker thread (structured-clone data only).
+// Messages between a trainer and its training worker thread (structured-clone data only).
 import type * as tf from '@tensorflow/tfjs';
-import type { BackendName } from '../../backend/backend.ts';
-import type { DetectorConfig } from '../../model/detector_config.ts';
-import type { AdamOptions } from '../../train/adam.ts';
-import type { SavedOptimizerState } from '../../train/checkpoint.ts';
-import type { ObjectiveConfig } from '../../train/objective.ts';
-import type { StepLosses } from '../../train/step.ts';
-import type { WireError } from '../../util/wire_error.ts';
-import type { PackedBatch } from './sample_batch.ts';
+import type { BackendName } from '../backend/backend.ts';
+import type { DetectorConfig } from '../model/detector_config.ts';
+import type { AdamOptions } from './adam.ts';
+import type { SavedOptimizerState } from './checkpoint.ts';
+import type { ObjectiveConfig } from './objective.ts';
+import type { StepLosses } from './step.ts';
+import type { WireError } from '../util/wire_error.ts';
+import type { PackedBatch } from './packed_batch.ts';
 
 /** The model's weights in `model.getWeights()` order, as `tf.io.encodeWeights` packs them. */
 export interface EncodedWeights {
