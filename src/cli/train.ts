@@ -70,12 +70,17 @@ export interface TrainPlan {
   /** Store prefix of a saved model to start from (ignored when resuming). */
   initFrom?: string;
   resume: boolean;
+  /** Where the steps run: the student stage's trainingThread and trainingReplicas (inline without a student stage). */
+  trainer: { thread: boolean; replicas: number };
   /** Evaluation post-processing: the topology's thresholds, as the teacher stage applies them. */
   postprocess: { scoreThreshold: number; topKPerLevel: number; nmsIou: number; maxDetections: number };
 }
 
 /** Hyper-parameters when the topology has no student stage to borrow them from. */
-const FALLBACK: Pick<StudentStageOptions, 'steps' | 'batchSize' | 'learningRate' | 'warmupSteps' | 'clipNorm' | 'checkpointEvery' | 'evalEvery' | 'evalImages' | 'seed'> = {
+const FALLBACK: Pick<
+  StudentStageOptions,
+  'steps' | 'batchSize' | 'learningRate' | 'warmupSteps' | 'clipNorm' | 'checkpointEvery' | 'evalEvery' | 'evalImages' | 'seed' | 'trainingThread' | 'trainingReplicas'
+> = {
   steps: 2000,
   batchSize: 8,
   learningRate: 1e-3,
@@ -85,6 +90,8 @@ const FALLBACK: Pick<StudentStageOptions, 'steps' | 'batchSize' | 'learningRate'
   evalEvery: 200,
   evalImages: 0,
   seed: 0,
+  trainingThread: false,
+  trainingReplicas: 1,
 };
 
 /** Without a TTY, one progress line per this share of the steps. */
@@ -187,6 +194,7 @@ export function planTraining(topology: CompiledTopology, role: TrainRole, flags:
     augment: augmentPreset(augmentName),
     initFrom: flags.initFrom,
     resume: flags.resume ?? false,
+    trainer: { thread: defaults.trainingThread, replicas: defaults.trainingReplicas },
     postprocess: {
       scoreThreshold: topology.thresholds.candidate,
       topKPerLevel: topology.thresholds.topKPerLevel,
@@ -221,6 +229,7 @@ export async function runTraining(plan: TrainPlan, io: TrainCommandIo, options: 
       seed: plan.seed,
       augment: plan.augment,
       initFrom: plan.initFrom,
+      trainer: plan.trainer,
       postprocess: plan.postprocess,
       onProgress: progress.update,
       logger,

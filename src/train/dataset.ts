@@ -13,7 +13,8 @@ import type { Logger } from '../util/logger.ts';
 import { categoryMap, type CategoryMap } from '../eval/coco_categories.ts';
 import { augmentImage, type AugmentOptions } from './augment.ts';
 import { mixSeed, SeededRng } from './rng.ts';
-import { buildTargets, disposeTargets, type BatchTargets, type ImageBoxes } from './targets.ts';
+import { batchTensors, type PackedBatch } from './packed_batch.ts';
+import { disposeTargets, type BatchTargets, type ImageBoxes } from './targets.ts';
 
 /** One image of a split, letterboxed to the model input. */
 export interface DatasetImage {
@@ -134,6 +135,12 @@ export async function loadCocoDataset(store: ObjectStore, annotationsKey: string
  * `flips[i]` image i is mirrored left–right.
  */
 export function imagesToTensor(images: readonly DatasetImage[], size: number, flips?: readonly boolean[]): tf.Tensor4D {
+  const raw = imagePixels(images, size, flips);
+  return tf.tidy(() => preprocessImages(tf.tensor4d(raw, [images.length, size, size, 3])));
+}
+
+/** The images' pixels stacked [batch, size, size, 3] in the uint8 range, image i mirrored when `flips[i]`. */
+function imagePixels(images: readonly DatasetImage[], size: number, flips?: readonly boolean[]): Float32Array {
   const plane = size * size * 3;
   const raw = new Float32Array(images.length * plane);
   images.forEach((im, i) => {
@@ -142,7 +149,7 @@ export function imagesToTensor(images: readonly DatasetImage[], size: number, fl
     if (flips?.[i]) mirrorPixels(im.pixels, size, raw, out);
     else raw.set(im.pixels, out);
   });
-  return tf.tidy(() => preprocessImages(tf.tensor4d(raw, [images.length, size, size, 3])));
+  return raw;
 }
 
 /** Writes a size × size RGB image mirrored left–right into `out` at `offset` (column x ← column size − 1 − x). */
@@ -223,10 +230,24 @@ export function disposeBatch(batch: TrainBatch): void {
  * The stream is exactly reproducible from (shuffleSeed, start position, rng state).
  */
 export function* trainingBatches(dataset: DetectionDataset, batchSize: number, rng: SeededRng, options: BatchOptions): Generator<TrainBatch, never, void> {
+  const numClasses = dataset.categories.numClasses;
+  for (const { packed, ...rest } of packedTrainingBatches(dataset, batchSize, rng, options)) {
+    const { images, targets } = batchTensors(packed, { anchors: options.anchors, numClasses, assign: options.assign });
+    yield { images, targets, ...rest };
+  }
+  throw new Error('unreachable: the batch stream is endless');
+}
+
+/** A batch of `packedTrainingBatches`: the arrays a training thread takes, and what the batch is made of. */
+export interface PackedTrainBatch extends Omit<TrainBatch, 'images' | 'targets'> {
+  packed: PackedBatch;
+}
+
+/** The stream of `trainingBatches` as arrays (pixels mirrored or augmented, boxes to match), no tensors. */
+export function* packedTrainingBatches(dataset: DetectionDataset, batchSize: number, rng: SeededRng, options: BatchOptions): Generator<PackedTrainBatch, never, void> {
   const n = dataset.images.length;
   if (n === 0) throw new Error(`${dataset.annotationsKey}: no usable images to train on`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
-  const numClasses = dataset.categories.numClasses;
   const size = dataset.inputSize;
   let { epoch, index } = options.start ?? START_POSITION;
   let order = epochOrder(n, options.shuffleSeed, epoch);
@@ -256,8 +277,8 @@ export function* trainingBatches(dataset: DetectionDataset, batchSize: number, r
         classIds: im.classIds,
       }));
     }
-    const targets = buildTargets(options.anchors, boxes, numClasses, options.assign);
-    const images = imagesToTensor(picked, size, options.augment ? undefined : flips);
-    yield { images, targets, imageIds: picked.map((im) => im.id), flipped: flips, boxes, position: { epoch, index } };
+    const pixels = imagePixels(picked, size, options.augment ? undefined : flips);
+    const packed: PackedBatch = { size: picked.length, inputSize: size, pixels, hard: boxes, labeled: picked.length, unlabeled: 0 };
+    yield { packed, imageIds: picked.map((im) => im.id), flipped: flips, boxes, position: { epoch, index } };
   }
 }

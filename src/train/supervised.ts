@@ -14,11 +14,10 @@ import { sameCategories } from '../eval/coco_categories.ts';
 import { assertSameArchitecture, loadInitDetector } from './init_from.ts';
 import { loadCheckpoint, readLatest, restoreOptimizer, saveCheckpoint, type CheckpointState } from './checkpoint.ts';
 import {
-  disposeBatch,
   formatPosition,
   loadCocoDataset,
+  packedTrainingBatches,
   parsePosition,
-  trainingBatches,
   START_POSITION,
   type DetectionDataset,
   type SamplerPosition,
@@ -27,7 +26,8 @@ import { emptyHistory, evalRecord, stepRecord, type TrainHistory } from './histo
 import { DEFAULT_OBJECTIVE, type ObjectiveConfig } from './objective.ts';
 import { mixSeed, SeededRng } from './rng.ts';
 import { learningRateAt, resolveLrSchedule, type LrDecay } from './schedule.ts';
-import { trainStep, type StepLosses } from './step.ts';
+import type { StepLosses } from './step.ts';
+import { openDetectorTrainer, type DetectorTrainer } from './trainer.ts';
 
 export interface SupervisedTrainOptions {
   store: ObjectStore;
@@ -72,6 +72,8 @@ export interface SupervisedTrainOptions {
   logger?: Logger;
   /** Abort to stop after the current step; a checkpoint is written and the result says `stopped`. */
   signal?: AbortSignal;
+  /** Where the steps run (src/train/trainer.ts): a training thread, data-parallel replicas. Default inline. */
+  trainer?: { thread: boolean; replicas?: number };
 }
 
 export type TrainProgress =
@@ -145,6 +147,7 @@ export async function trainSupervised(options: SupervisedTrainOptions): Promise<
     detector = buildDetector(options.detector);
   }
 
+  let trainer: DetectorTrainer | undefined;
   try {
     const config = detector.config;
     const labeled = await resolveSplit(options, options.labeled, 'labeled', config, logger, emit);
@@ -160,7 +163,7 @@ export async function trainSupervised(options: SupervisedTrainOptions): Promise<
     const anchors = generateAnchors(detectorAnchorConfig(config), config.inputSize, config.inputSize);
     const rng = new SeededRng(state.rng[AUGMENT_RNG] ?? mixSeed(options.seed, 1));
     const start: SamplerPosition = state.offsets[LABELED_OFFSET] ? parsePosition(state.offsets[LABELED_OFFSET]) : START_POSITION;
-    const batches = trainingBatches(labeled, options.batchSize, rng, {
+    const batches = packedTrainingBatches(labeled, options.batchSize, rng, {
       anchors,
       shuffleSeed: mixSeed(options.seed, 2),
       start,
@@ -172,6 +175,15 @@ export async function trainSupervised(options: SupervisedTrainOptions): Promise<
     const history = state.history;
     let lastCheckpoint: string | undefined;
     let checkpointedStep = resumedFrom ?? -1;
+    trainer = await openDetectorTrainer(detector, optimizer, { thread: options.trainer?.thread ?? false, replicas: options.trainer?.replicas, anchors, objective, clipNorm });
+    const steps = trainer;
+    // The detector and optimizer here are brought to the trainer's state before anything reads them.
+    let syncedStep = step;
+    const synced = async (): Promise<void> => {
+      if (syncedStep === step) return;
+      await steps.sync();
+      syncedStep = step;
+    };
 
     const checkpoint = async (): Promise<void> => {
       const saved: CheckpointState = {
@@ -181,6 +193,7 @@ export async function trainSupervised(options: SupervisedTrainOptions): Promise<
         history,
         extra: { labeled: labeled.annotationsKey, labeledImages: labeled.images.length, seed: options.seed },
       };
+      await synced();
       lastCheckpoint = await saveCheckpoint(options.store, options.checkpointPrefix, detector, optimizer, saved, { keep: options.keepCheckpoints });
       checkpointedStep = step;
       logger.info({ step, dir: lastCheckpoint }, 'checkpoint saved');
@@ -188,6 +201,7 @@ export async function trainSupervised(options: SupervisedTrainOptions): Promise<
     };
     const evaluate = async (maxImages: number): Promise<CocoMetrics | undefined> => {
       if (!test) return undefined;
+      await synced();
       const result = await evaluateDetector(detector, test, { maxImages, postprocess: options.postprocess, signal: options.signal });
       history.evals.push(evalRecord(step, result.metrics, result.seconds));
       logger.info({ step, AP: result.metrics.AP, AP50: result.metrics.AP50, images: result.numImages }, 'evaluation');
@@ -204,14 +218,8 @@ export async function trainSupervised(options: SupervisedTrainOptions): Promise<
       }
       const t0 = performance.now();
       const lr = learningRateAt(schedule, step);
-      optimizer.learningRate = lr;
       const batch = batches.next().value;
-      let losses: StepLosses;
-      try {
-        losses = await trainStep(detector, optimizer, batch.images, batch.targets, undefined, objective, { clipNorm });
-      } finally {
-        disposeBatch(batch);
-      }
+      const losses = await steps.step(batch.packed, lr);
       position = batch.position;
       step++;
       const ms = performance.now() - t0;
@@ -226,11 +234,13 @@ export async function trainSupervised(options: SupervisedTrainOptions): Promise<
     }
     if (step !== checkpointedStep) await checkpoint();
     const metrics = stopped ? undefined : await evaluate(0);
+    await synced();
     return { detector, step, stopped, resumedFrom, history, metrics, checkpoint: lastCheckpoint };
   } catch (err) {
     detector.model.dispose();
     throw err;
   } finally {
+    await trainer?.close();
     optimizer.dispose();
   }
 }

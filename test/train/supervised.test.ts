@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend/backend.ts';
-import { buildDetector, type Detector } from '../../src/model/detector.ts';
+import { buildDetector, disposeLayersModel, type Detector } from '../../src/model/detector.ts';
 import { saveDetector } from '../../src/model/store_io.ts';
 import { listCheckpointSteps, loadCheckpoint, readLatest } from '../../src/train/checkpoint.ts';
 import { loadCocoDataset, type DetectionDataset } from '../../src/train/dataset.ts';
@@ -171,4 +171,43 @@ test('an existing checkpoint without resume, a distillation objective and mismat
     /2 categories but the detector has 3 classes/,
   );
   assert.equal(await readLatest(tmp.store, 'runs/other'), undefined);
+});
+
+test('in a training thread the run takes exactly the inline steps; with two replicas it trains, checkpoints and resumes', async () => {
+  const start = buildDetector(TINY_DETECTOR, { seed: 12 });
+  await saveDetector(start, tmp.store, 'init/where');
+  disposeLayersModel(start.model);
+  const tensorsBefore = tf.memory().numTensors;
+  // Both from the same saved weights (a fresh run's are random).
+  const inline = await trainSupervised(options('runs/where-inline', { steps: 4, evalEvery: 0, initFrom: 'init/where' }));
+  const threaded = await trainSupervised(options('runs/where-thread', { steps: 4, evalEvery: 0, initFrom: 'init/where', trainer: { thread: true } }));
+  try {
+    assert.deepEqual(
+      threaded.history.steps.map((r) => [r.total, r.lr]),
+      inline.history.steps.map((r) => [r.total, r.lr]),
+      'the same losses step for step',
+    );
+    assert.deepEqual(await weightsOf(threaded.detector), await weightsOf(inline.detector), 'the returned detector holds the trained weights');
+    assert.deepEqual(threaded.metrics, inline.metrics, 'the final evaluation saw them too');
+  } finally {
+    disposeLayersModel(inline.detector.model);
+    disposeLayersModel(threaded.detector.model);
+  }
+
+  const trainer = { thread: true, replicas: 2 };
+  const first = await trainSupervised(options('runs/where-replicas', { steps: 3, evalEvery: 0, trainer }));
+  disposeLayersModel(first.detector.model);
+  const resumed = await trainSupervised(options('runs/where-replicas', { steps: 5, evalEvery: 0, trainer, resume: true }));
+  try {
+    assert.equal(resumed.resumedFrom, 3);
+    assert.deepEqual(resumed.history.steps.map((r) => r.step), [1, 2, 3, 4, 5]);
+    assert.ok(resumed.history.steps.every((r) => Number.isFinite(r.total) && r.total > 0));
+    const saved = await loadCheckpoint(tmp.store, 'runs/where-replicas');
+    assert.ok(saved);
+    assert.deepEqual(await weightsOf(saved.detector), await weightsOf(resumed.detector), 'the last checkpoint holds the replicas’ weights');
+    disposeLayersModel(saved.detector.model);
+  } finally {
+    disposeLayersModel(resumed.detector.model);
+  }
+  assert.ok(tf.memory().numTensors <= tensorsBefore, `tensors left: ${tf.memory().numTensors - tensorsBefore}`);
 });

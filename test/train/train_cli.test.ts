@@ -150,6 +150,9 @@ test('plans take the topology\'s settings, flags win, and missing pieces are nam
 
   const flagged = planTraining(topology, 'student', { topology: 'x', labeledOnly: true, steps: 9, out: 'elsewhere', store: '/tmp/other', seed: 3, resume: true });
   assert.deepEqual([flagged.steps, flagged.out, flagged.seed, flagged.resume, flagged.detector.name], [9, 'elsewhere', 3, true, 'student']);
+  assert.deepEqual(plan.trainer, { thread: true, replicas: 1 }, "the student stage's training thread settings");
+  const replicated = compileTopology(topologyYaml(tmp.root), 'tiny.yaml', { env: {}, overrides: ['stages.student.options.trainingReplicas=2'] });
+  assert.deepEqual(planTraining(replicated, 'student', { topology: 'x', labeledOnly: true }).trainer, { thread: true, replicas: 2 });
   assert.equal((flagged.store as LocalStore).root, '/tmp/other');
 
   const noLabeled = compileTopology(topologyYaml(tmp.root).replace(/ {2}- name: ingest-labeled\n.*\n.*\n/, ''), 'bare.yaml', { env: {} });
