@@ -240,4 +240,6 @@ export const studentOptionsSchema = mapping({
   seed: integer('an integer in [0, 2^32)', (n) => n >= 0 && n < 2 ** 32).default(DEFAULT_STUDENT_OPTIONS.seed),
   augment: oneOf(['none', 'flip'] as const).default(DEFAULT_STUDENT_OPTIONS.augment),
   initFrom: text('a store prefix of a saved model or checkpoint to start from').optional(),
+  initLearningRate: positiveNumber().optional(),
+  initWarmupSteps: nonNegativeInt().optional(),
 });

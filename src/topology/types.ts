@@ -126,6 +126,10 @@ export interface StudentStageOptions {
   augment: 'none' | 'flip';
   /** Store prefix of a saved model (model.json) or checkpoint to start from instead of random weights; a checkpoint under checkpointPrefix wins. */
   initFrom?: string;
+  /** Peak learning rate of a student started from `initFrom` (absent: learningRate): a fine-tune needs a gentler one than training from scratch. */
+  initLearningRate?: number;
+  /** Warm-up steps of a student started from `initFrom` (absent: warmupSteps). */
+  initWarmupSteps?: number;
 }
 
 interface StageBase {
