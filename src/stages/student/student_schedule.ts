@@ -6,8 +6,9 @@ type ScheduleOptions = Pick<StudentStageOptions, 'learningRate' | 'warmupSteps' 
 
 /**
  * Warm-up then cosine over `steps` (constant when continuous). A student whose weights came from a saved model
- * (`initFrom`; a resumed run of one keeps that start) uses `initLearningRate` / `initWarmupSteps` where set: the
- * from-scratch peak can wash out what the saved model learned (docs/results.md, "A gentler schedule").
+ * (`initFrom`; a resumed run of one keeps that start) uses `initLearningRate` / `initWarmupSteps` where set: a fine-tune
+ * need not want the from-scratch peak (the main job's baseline-started student did best at 2e-3 of 3e-4, 1e-3 and 2e-3;
+ * docs/results.md, "Batch size and the learning rate of the baseline-started student").
  */
 export function studentSchedule(o: ScheduleOptions, startedFromModel: boolean): LrSchedule {
   const baseLr = startedFromModel ? (o.initLearningRate ?? o.learningRate) : o.learningRate;
