@@ -1,7 +1,7 @@
 // `distillery run all`: the main job — corpus, teacher, pipeline, baseline, evaluation and the run report.
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { initBackend } from '../backend/backend.ts';
-import { DEFAULT_STUDENT_INIT, formatBackend, runMainJob, STUDENT_INITS, type StudentInit } from '../runner/main_job.ts';
+import { BASELINE_START_LEARNING_RATE, DEFAULT_STUDENT_INIT, formatBackend, runMainJob, STUDENT_INITS, type StudentInit } from '../runner/main_job.ts';
 import { startProcessObservability, type ProcessObservability } from '../observability/index.ts';
 import { runStageProcess, stageByName } from '../runner/stage_process.ts';
 import { describeTopology, loadTopology } from '../topology/index.ts';
@@ -77,7 +77,7 @@ export function runCommand(io: TrainCommandIo = { stdout: process.stdout, stderr
     .addOption(
       new Option(
         '--student-init <from>',
-        `the distilled student starts from random weights, or from the labeled-only baseline (trained first, same steps) [${DEFAULT_STUDENT_INIT} with a step budget and a baseline, else random]`,
+        `the distilled student starts from random weights, or from the labeled-only baseline (trained first, same steps; peak learning rate ${BASELINE_START_LEARNING_RATE} unless the student's initLearningRate is set) [${DEFAULT_STUDENT_INIT} with a step budget and a baseline, else random]`,
       ).choices(STUDENT_INITS),
     )
     .option('--status-every <seconds>', 'run <stage>: print the stage counters every n seconds (0 = off)', parseNonNegative, 10)

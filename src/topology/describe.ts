@@ -79,7 +79,8 @@ function stageSummary(t: CompiledTopology, stage: StageConfig): string {
       const steps = o.steps > 0 ? `${o.steps} steps` : 'until stopped';
       const evaluation = o.evalEvery > 0 ? `eval every ${o.evalEvery} on ${o.evalAnnotations}` : 'no eval';
       const init = o.initFrom === undefined ? '' : `, starting from ${o.initFrom} unless checkpointed`;
-      return `${stage.input} → ${steps}, batch ${o.batchSize} (${mix}), lr ${o.learningRate}${init}${o.trainingThread ? (o.trainingReplicas > 1 ? `, ${o.trainingReplicas} training threads` : ', training thread') : ''}, checkpoint every ${o.checkpointEvery} to ${o.checkpointPrefix}, ${evaluation}${idle(t, stage)}`;
+      const initLr = o.initFrom === undefined || o.initLearningRate === undefined ? '' : ` (${o.initLearningRate} from the saved model)`;
+      return `${stage.input} → ${steps}, batch ${o.batchSize} (${mix}), lr ${o.learningRate}${initLr}${init}${o.trainingThread ? (o.trainingReplicas > 1 ? `, ${o.trainingReplicas} training threads` : ', training thread') : ''}, checkpoint every ${o.checkpointEvery} to ${o.checkpointPrefix}, ${evaluation}${idle(t, stage)}`;
     }
   }
 }

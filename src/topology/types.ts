@@ -133,6 +133,10 @@ export interface StudentStageOptions {
    * batch, their gradients are averaged and every replica applies the same update. 1 = one thread, the plain step.
    */
   trainingReplicas: number;
+  /** Peak learning rate of a student started from `initFrom` (absent: learningRate); the main job raises it (docs/results.md). */
+  initLearningRate?: number;
+  /** Warm-up steps of a student started from `initFrom` (absent: warmupSteps). */
+  initWarmupSteps?: number;
 }
 
 interface StageBase {

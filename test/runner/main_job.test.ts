@@ -9,7 +9,7 @@ import { initBackend } from '../../src/backend/backend.ts';
 import { readCocoAnnotations } from '../../src/corpus/index.ts';
 import { LocalStore } from '../../src/io/local_store.ts';
 import type { MetricsJson } from '../../src/report/index.ts';
-import { chooseStudentInit, runMainJob } from '../../src/runner/main_job.ts';
+import { BASELINE_START_LEARNING_RATE, chooseStudentInit, runMainJob, stageOf } from '../../src/runner/main_job.ts';
 import { compileTopology } from '../../src/topology/index.ts';
 import { disposeLayersModel } from '../../src/model/detector.ts';
 import { loadCheckpoint } from '../../src/train/checkpoint.ts';
@@ -152,6 +152,15 @@ test('run all --student-init baseline: the baseline trains first, the distilled 
     assert.ok(stderr.text.indexOf('training the labeled-only baseline first') < stderr.text.indexOf('pipeline'), 'the baseline trains before the pipeline starts');
     assert.equal(result.report.models.baseline.history.steps.length, 4, 'the baseline trains the student\'s step budget');
     assert.equal(result.report.models.distilled.history.steps.length, 4);
+    // Its own schedule: the baseline-start peak, where the baseline trained at the from-scratch one.
+    const peak = (steps: ReadonlyArray<{ lr: number }>): number => Math.max(...steps.map((r) => r.lr));
+    const { learningRate, warmupSteps } = stageOf(topology, 'student').options;
+    assert.ok(warmupSteps < 4 && learningRate !== BASELINE_START_LEARNING_RATE, 'the 4 steps reach the peak, which differs');
+    assertClose(peak(result.report.models.distilled.history.steps), BASELINE_START_LEARNING_RATE, 'distilled student');
+    assertClose(peak(result.report.models.baseline.history.steps), learningRate, 'baseline');
+    // A topology's own initLearningRate (here from --set) wins over the main job's.
+    const own = await runMainJob({ ...base, runId: 'own-lr', studentInit: 'baseline', overrides: ['stages.student.options.initLearningRate=0.0001'] });
+    assertClose(peak(own.report.models.distilled.history.steps), 1e-4, 'initLearningRate from --set');
 
     const init = { from: 'baseline', key: 'runs/from-baseline/baseline' };
     assert.deepEqual(result.report.models.distilled.init, init);
@@ -163,6 +172,10 @@ test('run all --student-init baseline: the baseline trains first, the distilled 
     await rm(root, { recursive: true, force: true });
   }
 });
+
+function assertClose(actual: number, expected: number, what: string): void {
+  assert.ok(Math.abs(actual - expected) < 1e-12, `${what}: peak learning rate ${actual}, expected ${expected}`);
+}
 
 test('the default start is the baseline where there is one to train first (a step budget, no --no-baseline), else random', () => {
   assert.equal(chooseStudentInit(undefined, 2000, true), 'baseline');

@@ -383,10 +383,15 @@ describe('compileTopology overrides', () => {
     assert.equal(stage(t, 'teacher').parallelism, 2);
     assert.equal(t.topics.images.partitions, 3);
     assert.equal(t.thresholds.hardLabel, 0.6);
+    const fineTune = compile(FULL, { overrides: ['stages.student.options.initLearningRate=0.0003', 'stages.student.options.initWarmupSteps=20'] });
+    assert.deepEqual([stage(fineTune, 'student').options.initLearningRate, stage(fineTune, 'student').options.initWarmupSteps], [3e-4, 20]);
   });
 
   it('validates overridden values with the field path', () => {
     assertError(FULL, `${FILE}: stages[2].options.steps: expected a non-negative integer, got "many"`, { overrides: ['stages.student.options.steps=many'] });
+    // The fine-tune schedule of a student started from a saved model: optional, validated like learningRate / warmupSteps.
+    assertError(FULL, `${FILE}: stages[2].options.initLearningRate: expected a positive number, got 0`, { overrides: ['stages.student.options.initLearningRate=0'] });
+    assertError(FULL, `${FILE}: stages[2].options.initWarmupSteps: expected a non-negative integer, got -1`, { overrides: ['stages.student.options.initWarmupSteps=-1'] });
   });
 
   it('names the bad override', () => {

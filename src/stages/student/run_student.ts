@@ -14,7 +14,7 @@ import { loadCocoDataset, type DetectionDataset } from '../../train/dataset.ts';
 import { assertSameArchitecture, loadInitDetector } from '../../train/init_from.ts';
 import { emptyHistory, evalRecord, stepRecord, type EvalRecord, type StepRecord, type TrainHistory } from '../../train/history.ts';
 import { mixSeed, SeededRng } from '../../train/rng.ts';
-import { learningRateAt, resolveLrSchedule, type LrSchedule } from '../../train/schedule.ts';
+import { learningRateAt, type LrSchedule } from '../../train/schedule.ts';
 import { NotAssignedError, type Consumer, type Producer } from '../../transport/transport.ts';
 import type { RunningStage, StageContext, StageCounters } from '../stage.ts';
 import type { StudentLayout } from './admit_sample.ts';
@@ -26,6 +26,7 @@ import { BestPromoter } from './promote_best.ts';
 import type { SampleSource } from './sample_buffer.ts';
 import { TrainedLedger } from './trained_ledger.ts';
 import { openDetectorTrainer, type DetectorTrainer } from '../../train/trainer.ts';
+import { studentSchedule } from './student_schedule.ts';
 
 export type StudentStageConfig = Extract<StageConfig, { kind: 'student' }>;
 
@@ -111,12 +112,14 @@ export function checkStudentOptions(o: StudentStageOptions): void {
   int('evalEvery', 0);
   int('evalImages', 0);
   int('warmupSteps', 0);
+  if (o.initWarmupSteps !== undefined) int('initWarmupSteps', 0);
   int('bufferSize', 1);
   int('trainingReplicas', 1);
   if (o.trainingReplicas > 1 && !o.trainingThread) throw new Error('student: trainingReplicas > 1 needs trainingThread: true');
   if (o.bufferSize < o.batchSize) throw new Error(`student: bufferSize (${o.bufferSize}) must hold at least one batch (${o.batchSize})`);
   if (!(o.labeledFraction >= 0 && o.labeledFraction <= 1)) throw new Error(`student: labeledFraction must be in [0, 1], got ${o.labeledFraction}`);
   if (!(o.learningRate > 0)) throw new Error(`student: learningRate must be > 0, got ${o.learningRate}`);
+  if (o.initLearningRate !== undefined && !(o.initLearningRate > 0)) throw new Error(`student: initLearningRate must be > 0, got ${o.initLearningRate}`);
   if (!(o.clipNorm >= 0)) throw new Error(`student: clipNorm must be ≥ 0, got ${o.clipNorm}`);
   if (o.checkpointPrefix.length === 0) throw new Error('student: checkpointPrefix is required');
   if (o.evalEvery > 0 && o.evalAnnotations.length === 0) throw new Error('student: evalAnnotations is required when evalEvery > 0');
@@ -347,7 +350,7 @@ class StudentRun {
     this.committed = { ...run.initialOffsets };
     this.initFrom = run.initFrom;
     this.anchors = run.anchors;
-    this.schedule = resolveLrSchedule({ baseLr: o.learningRate, warmupSteps: o.warmupSteps, totalSteps: o.steps, decay: o.steps > 0 ? 'cosine' : 'constant' });
+    this.schedule = studentSchedule(o, run.initFrom !== undefined);
     this.rng = new SeededRng(run.state.rng[DRAW_RNG] ?? mixSeed(o.seed, 3));
     this.augmentRng = new SeededRng(run.state.rng[AUGMENT_RNG] ?? mixSeed(o.seed, 4));
     this.flipOrder = o.augment === 'flip' ? anchorFlipOrder(this.anchors) : undefined;

@@ -434,7 +434,9 @@ test('initFrom: a fresh student starts from exactly the saved weights and record
     assert.notDeepEqual(await weightValues(random.model), base, 'the stage’s own random start differs from the saved model');
     disposeLayersModel(random.model);
 
-    const topology = await setup(h, { steps: 2, checkpointEvery: 2, initFrom: 'models/base' }, await samples(studentTopology(), 8));
+    // The fine-tune's own schedule (warm-up 0, peak 2e-4), not the from-scratch one (warm-up 2 up to 1e-3: 5e-4, 1e-3).
+    const gentle = { initLearningRate: 2e-4, initWarmupSteps: 0 };
+    const topology = await setup(h, { steps: 2, checkpointEvery: 2, initFrom: 'models/base', ...gentle }, await samples(studentTopology(), 8));
     const tensorsBefore = tf.memory().numTensors;
     const started: Array<{ initFrom: string; weights: Promise<Map<string, Float32Array>> }> = [];
     await runStudentStage(context(h, topology), { onInitialized: ({ initFrom, detector }) => started.push({ initFrom, weights: weightValues(detector.model) }) }).done;
@@ -447,9 +449,10 @@ test('initFrom: a fresh student starts from exactly the saved weights and record
     disposeLayersModel(first.detector.model);
     assert.deepEqual([first.state.step, first.state.extra?.initFrom], [2, 'models/base'], 'the checkpoint records where the weights started');
     assert.equal((await readCheckpointLineage(h.store, PREFIX)).initFrom, 'models/base', 'and the exported model card carries it');
+    assertRates(first.state.history.steps.map((r) => r.lr), [2e-4, 1e-4], 'a student started from a model trains on initLearningRate / initWarmupSteps');
 
     // A restart (as in continuous mode) with initFrom still set, even to another model: the checkpoint wins.
-    const restarted = studentTopology({ steps: 4, checkpointEvery: 2, initFrom: 'models/other' });
+    const restarted = studentTopology({ steps: 4, checkpointEvery: 2, initFrom: 'models/other', ...gentle });
     const more = await Promise.all(Array.from({ length: 8 }, async (_, i) => sampleMessage(await makeSample(restarted, { id: `r${i}`, seed: i + 20, split: i % 2 === 0 ? 'labeled' : 'unlabeled' }))));
     await publish(h.transport, SAMPLES, more);
     let restored: Promise<Map<string, Float32Array>> | undefined;
@@ -470,11 +473,18 @@ test('initFrom: a fresh student starts from exactly the saved weights and record
     assert.ok(last);
     disposeLayersModel(last.detector.model);
     assert.deepEqual([last.state.step, last.state.extra?.initFrom], [4, 'models/base'], 'the resumed run keeps the recorded start');
+    // Steps 3 and 4 of a cosine over 4 from 2e-4: a resumed fine-tune keeps the fine-tune's schedule.
+    assertRates(last.state.history.steps.slice(2).map((r) => r.lr), [1e-4, 2e-4 * 0.5 * (1 + Math.cos(Math.PI * 0.75))], 'the resumed run keeps the gentler schedule');
     assert.equal(tf.memory().numTensors, tensorsBefore);
   } finally {
     await h.cleanup();
   }
 });
+
+function assertRates(actual: number[], expected: number[], message: string): void {
+  assert.equal(actual.length, expected.length, message);
+  actual.forEach((lr, i) => assert.ok(Math.abs(lr - expected[i]) < 1e-12, `${message}: step ${i + 1} lr ${lr}, expected ${expected[i]}`));
+}
 
 test('initFrom: a missing model or another architecture fails the stage with a one-line error, leaking nothing', async () => {
   const h = await harness();
