@@ -1,4 +1,5 @@
 // COCO evaluation of a detector on a loaded split: batched inference → post-processing → original-image boxes → AP/AR.
+import { setImmediate as yieldToIo } from 'node:timers/promises';
 import * as tf from '@tensorflow/tfjs';
 import { generateAnchors, type AnchorSet } from '../boxes/anchors.ts';
 import { toOriginalBox } from '../image/letterbox.ts';
@@ -45,6 +46,9 @@ export async function evaluateDetector(detector: Detector, dataset: DetectionDat
   const anchors: AnchorSet = generateAnchors(detectorAnchorConfig(detector.config), size, size);
   const inInput = new Map<number, Detection[]>();
   for (let i = 0; i < images.length; i += batchSize) {
+    // A turn of the event loop per batch: a forward pass on tfjs-node resolves without one, and the caller's other
+    // work (a training thread's replies, a co-located stage's I/O) would wait for the whole evaluation.
+    if (i > 0) await yieldToIo();
     options.signal?.throwIfAborted();
     const chunk = images.slice(i, i + batchSize);
     const [classLogits, boxDeltas] = tf.tidy(() => {

@@ -307,6 +307,8 @@ class StudentRun {
   private readonly ledger: TrainedLedger;
   private readonly initFrom: string | undefined;
   private failure: { error: unknown } | undefined;
+  /** The periodic evaluation running beside training (with a training thread), until settled. */
+  private evaluating: Promise<void> | undefined;
 
   constructor(
     private readonly ctx: StageContext<StudentStageConfig>,
@@ -399,9 +401,10 @@ class StudentRun {
       this.consumer.pause([{ topic: this.input }]);
       await this.intake.close();
       this.intake.updateBufferCounters();
+      await this.settleEvaluation();
       if (this.failure !== undefined) throw this.failure.error;
       const reached = this.o.steps > 0 && this.step >= this.o.steps;
-      if ((reached || this.o.steps === 0) && this.step > this.startStep && this.lastEvalStep !== this.step) await this.evaluate();
+      if ((reached || this.o.steps === 0) && this.step > this.startStep && this.lastEvalStep !== this.step) await this.evaluate(false);
       const positions = this.intake.positions();
       const moved = !sameOffsets(positions, this.committed) && !(this.step === this.startStep && this.intake.offsets.unchangedSinceStart(positions));
       if (this.step !== this.checkpointedStep || moved) await this.checkpoint();
@@ -458,10 +461,12 @@ class StudentRun {
         this.step,
       );
       this.ctx.onProgress?.(this.counters);
-      // The last step's evaluation and checkpoint happen at shutdown, once consumption has stopped.
+      // The last step's evaluation and checkpoint happen at shutdown, once consumption has stopped. The checkpoint
+      // comes first: with a training thread the evaluation then runs beside the next steps, and a checkpoint would
+      // have to wait for it (it syncs the weights the evaluation reads).
       const last = o.steps > 0 && this.step >= o.steps;
-      if (!last && o.evalEvery > 0 && this.step % o.evalEvery === 0) await this.evaluate();
       if (!last && this.step % o.checkpointEvery === 0) await this.checkpoint();
+      if (!last && o.evalEvery > 0 && this.step % o.evalEvery === 0) await this.evaluate(this.trainer.threaded);
       // Let sharp's decode callbacks and the consumer run between steps (inline, a step blocks the event loop).
       if (!this.trainer.threaded && this.ctx.sharedEventLoop?.()) await sleep(Math.min(SHARED_LOOP_MAX_MS, Math.ceil(record.ms * SHARED_LOOP_SHARE)));
       else await yieldToIo();
@@ -516,26 +521,49 @@ class StudentRun {
   /** Brings the stage's detector and optimizer to the trained state (once per step). */
   private async syncTrained(): Promise<void> {
     if (this.syncedStep === this.step) return;
+    // The evaluation in flight reads the stage's detector: the sync waits for it.
+    await this.settleEvaluation();
     await this.trainer.sync();
     this.syncedStep = this.step;
   }
 
-  private async evaluate(): Promise<void> {
+  /**
+   * Evaluates the weights of this step on the test split, then offers them to best/. With `beside`, it runs beside
+   * the next training steps (their thread keeps stepping while this thread evaluates); a failure then ends the run.
+   */
+  private async evaluate(beside: boolean): Promise<void> {
     if (this.test === undefined) return;
     await this.syncTrained();
+    const at = { step: this.step, offsets: this.intake.positions(), teachers: this.intake.teacherModels };
+    this.lastEvalStep = at.step;
+    const running = this.evaluateAt(this.test, at);
+    if (!beside) return running;
+    this.evaluating = running.catch((error: unknown) => {
+      this.failure ??= { error };
+      this.halt.abort();
+    });
+  }
+
+  /** Waits for the evaluation running beside training, if any. */
+  private async settleEvaluation(): Promise<void> {
+    const running = this.evaluating;
+    this.evaluating = undefined;
+    await running;
+  }
+
+  private async evaluateAt(test: DetectionDataset, at: { step: number; offsets: Record<string, string>; teachers: SampleIntake['teacherModels'] }): Promise<void> {
     const t = this.ctx.topology.thresholds;
-    const result = await evaluateDetector(this.detector, this.test, {
+    const result = await evaluateDetector(this.detector, test, {
       postprocess: { scoreThreshold: t.candidate, topKPerLevel: t.topKPerLevel, nmsIou: t.nmsIou, maxDetections: t.maxDetections },
     });
-    const record = evalRecord(this.step, result.metrics, result.seconds);
+    const record = evalRecord(at.step, result.metrics, result.seconds);
     this.history.evals.push(record);
-    this.lastEvalStep = this.step;
     this.counters.evals += 1;
     this.counters.AP = record.AP;
     this.counters.AP50 = record.AP50;
     this.ctx.metrics?.studentEvaluation(record);
-    this.ctx.logger.info({ step: this.step, AP: record.AP, AP50: record.AP50, images: result.numImages, seconds: record.seconds }, 'evaluation');
-    await this.best.consider(record, this.detector, { offsets: this.intake.positions(), teachers: this.intake.teacherModels, initFrom: this.initFrom });
+    this.ctx.logger.info({ step: at.step, AP: record.AP, AP50: record.AP50, images: result.numImages, seconds: record.seconds }, 'evaluation');
+    await this.best.consider(record, this.detector, { offsets: at.offsets, teachers: at.teachers, initFrom: this.initFrom });
     this.hooks.onEval?.(record);
     this.ctx.onProgress?.(this.counters);
   }
