@@ -12,10 +12,9 @@
 // training in its own thread too), replicas (the student's training in two data-parallel training threads).
 //
 //   node --import tsx bench/embedded_cores.ts [--steps 200] [--modes inline,thread,threads,replicas] [--json]
-import { spawn } from 'node:child_process';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { runSelf } from './run_self.ts';
 import { initBackend } from '../src/backend/backend.ts';
 import { BUNDLED_TEACHER_DIR, ensureCorpus, ensureTeacher, resetIngestCursors, stageOf } from '../src/runner/main_job.ts';
 import { openStore, runEmbedded } from '../src/runner/embedded.ts';
@@ -81,15 +80,7 @@ async function runMode(mode: Mode): Promise<ModeResult> {
 }
 
 function child(mode: Mode): Promise<ModeResult> {
-  const script = fileURLToPath(import.meta.url);
-  const args = [...process.execArgv, script, '--mode', mode, '--steps', values.steps, '--topology', values.topology];
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('error', reject);
-    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1) ?? '') as ModeResult) : reject(new Error(`${mode} run exited with ${code}`))));
-  });
+  return runSelf<ModeResult>(import.meta.url, ['--mode', mode, '--steps', values.steps, '--topology', values.topology], `${mode} run`);
 }
 
 if (values.mode !== undefined) {

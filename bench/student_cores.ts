@@ -7,10 +7,9 @@
 // together, the optimizer steps of the whole batch per second (the slowest replica's), and CPU ÷ wall of all of them.
 //
 //   node --import tsx bench/student_cores.ts [--batches 8,16] [--replicas 1,2] [--steps 40] [--json]
-import { spawn } from 'node:child_process';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { runSelf } from './run_self.ts';
 import * as tf from '@tensorflow/tfjs';
 import { generateAnchors } from '../src/boxes/anchors.ts';
 import { initBackend } from '../src/backend/backend.ts';
@@ -77,14 +76,7 @@ async function replica(batch: number): Promise<ReplicaResult> {
 }
 
 function spawnReplica(batch: number): Promise<ReplicaResult> {
-  const args = [...process.execArgv, fileURLToPath(import.meta.url), '--child', String(batch), '--steps', String(steps), '--size', String(size), '--classes', String(classes)];
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('error', reject);
-    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1) ?? '') as ReplicaResult) : reject(new Error(`replica (batch ${batch}) exited with ${code}`))));
-  });
+  return runSelf<ReplicaResult>(import.meta.url, ['--child', String(batch), '--steps', String(steps), '--size', String(size), '--classes', String(classes)], `replica (batch ${batch})`);
 }
 
 interface Row {

@@ -29,6 +29,18 @@ function packed(seed: number, size = 2, pixel?: number): PackedBatch {
   return { size, inputSize: SIZE, pixels, probs, hard, labeled: 1, unlabeled: size - 1 };
 }
 
+/** A seeded student and a fresh Adam: two of the same seed start from the same weights. */
+function student(seed: number): { detector: Detector; optimizer: ResumableAdam } {
+  return { detector: buildDetector(config, { seed }), optimizer: new ResumableAdam({ learningRate: 1e-3 }) };
+}
+
+function release(...students: Array<{ detector: Detector; optimizer: ResumableAdam }>): void {
+  for (const m of students) {
+    m.optimizer.dispose();
+    disposeLayersModel(m.detector.model);
+  }
+}
+
 async function weightsOf(detector: Detector): Promise<Float32Array[]> {
   return Promise.all(detector.model.getWeights().map(async (w) => (await w.data()) as Float32Array));
 }
@@ -38,8 +50,8 @@ async function optimizerBytes(optimizer: ResumableAdam): Promise<Float32Array> {
 }
 
 test('a training thread takes the same steps as inline training: losses, then weights and optimizer state after sync', async () => {
-  const inline = { detector: buildDetector(config, { seed: 3 }), optimizer: new ResumableAdam({ learningRate: 1e-3 }) };
-  const threaded = { detector: buildDetector(config, { seed: 3 }), optimizer: new ResumableAdam({ learningRate: 1e-3 }) };
+  const inline = student(3);
+  const threaded = student(3);
   const options = { anchors, objective: DEFAULT_OBJECTIVE, clipNorm: 10 };
   let a: DetectorTrainer | undefined;
   let b: DetectorTrainer | undefined;
@@ -79,10 +91,7 @@ test('a training thread takes the same steps as inline training: losses, then we
   } finally {
     await a?.close();
     await b?.close();
-    for (const m of [inline, threaded]) {
-      m.optimizer.dispose();
-      disposeLayersModel(m.detector.model);
-    }
+    release(inline, threaded);
   }
 });
 
@@ -137,8 +146,8 @@ test('shardBatch deals sample i to shard i mod n, keeping pixels, soft labels an
 });
 
 test('two training replicas step data-parallel: shares that are the same batch give exactly the one-thread step', async () => {
-  const single = { detector: buildDetector(config, { seed: 6 }), optimizer: new ResumableAdam({ learningRate: 1e-3 }) };
-  const replicated = { detector: buildDetector(config, { seed: 6 }), optimizer: new ResumableAdam({ learningRate: 1e-3 }) };
+  const single = student(6);
+  const replicated = student(6);
   const base = { anchors, objective: DEFAULT_OBJECTIVE, clipNorm: 0, thread: true };
   let a: DetectorTrainer | undefined;
   let b: DetectorTrainer | undefined;
@@ -163,16 +172,13 @@ test('two training replicas step data-parallel: shares that are the same batch g
   } finally {
     await a?.close();
     await b?.close();
-    for (const m of [single, replicated]) {
-      m.optimizer.dispose();
-      disposeLayersModel(m.detector.model);
-    }
+    release(single, replicated);
   }
 });
 
 test('replicas clip the averaged gradients by their global norm, as one thread clips its own', async () => {
-  const single = { detector: buildDetector(config, { seed: 8 }), optimizer: new ResumableAdam({ learningRate: 1e-3 }) };
-  const replicated = { detector: buildDetector(config, { seed: 8 }), optimizer: new ResumableAdam({ learningRate: 1e-3 }) };
+  const single = student(8);
+  const replicated = student(8);
   const base = { anchors, objective: DEFAULT_OBJECTIVE, clipNorm: 1e-3, thread: true };
   const a = await openDetectorTrainer(single.detector, single.optimizer, base);
   const b = await openDetectorTrainer(replicated.detector, replicated.optimizer, { ...base, replicas: 2 });
@@ -191,10 +197,7 @@ test('replicas clip the averaged gradients by their global norm, as one thread c
   } finally {
     await a.close();
     await b.close();
-    for (const m of [single, replicated]) {
-      m.optimizer.dispose();
-      disposeLayersModel(m.detector.model);
-    }
+    release(single, replicated);
   }
 });
 
