@@ -1,7 +1,8 @@
 // Where a detector's optimizer steps run: inline on the caller's thread, in a training thread, or in data-parallel replicas.
+import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import type { AnchorSet } from '../boxes/anchors.ts';
-import type { BackendName } from '../backend/backend.ts';
+import { WASM_THREADS_ENV, type BackendName } from '../backend/backend.ts';
 import type { Detector } from '../model/detector.ts';
 import type { NamedTensor, ResumableAdam } from './adam.ts';
 import { encodeOptimizerState, restoreOptimizer } from './checkpoint.ts';
@@ -25,6 +26,8 @@ export interface DetectorTrainer {
   sync(): Promise<void>;
   /** Share of the time since opening that the training thread was busy; undefined inline. */
   threadBusy(): number | undefined;
+  /** Compute threads of the backend in each training thread (wasm: XNNPACK threads; tensorflow: its pool); undefined inline. */
+  readonly workerThreads: number | undefined;
   /** Tensors alive in the training thread after its last step (undefined inline: the stage's own count covers it). */
   workerTensors(): number | undefined;
   /** Ends the thread (after the steps already asked for); the stage's detector and optimizer stay the caller's. */
@@ -56,6 +59,7 @@ export async function openDetectorTrainer(detector: Detector, optimizer: Resumab
   const numClasses = detector.config.numClasses;
   return {
     threaded: false,
+    workerThreads: undefined,
     async step(packed, learningRate) {
       optimizer.learningRate = learningRate;
       const batch = batchTensors(packed, { anchors, numClasses });
@@ -80,9 +84,11 @@ class TrainingThread implements DetectorTrainer {
     private readonly channel: WorkerChannel<TrainingRequest>,
     private readonly detector: Detector,
     private readonly optimizer: ResumableAdam,
+    readonly workerThreads: number,
   ) {}
 
-  static async open(detector: Detector, optimizer: ResumableAdam, options: TrainerOptions): Promise<TrainingThread> {
+  /** `wasmThreads`: the worker's wasm threads (undefined: the backend's default). */
+  static async open(detector: Detector, optimizer: ResumableAdam, options: TrainerOptions, wasmThreads?: number): Promise<TrainingThread> {
     let model: tf.io.ModelArtifacts | undefined;
     await detector.model.save(
       tf.io.withSaveHandler(async (artifacts) => {
@@ -94,6 +100,7 @@ class TrainingThread implements DetectorTrainer {
     const request: TrainingRequest = {
       type: 'open',
       backend: tf.getBackend() as BackendName,
+      ...(wasmThreads === undefined ? {} : { wasmThreads }),
       config: detector.config,
       model,
       adam: { learningRate: optimizer.learningRate, beta1: optimizer.beta1, beta2: optimizer.beta2, epsilon: optimizer.epsilon },
@@ -102,8 +109,8 @@ class TrainingThread implements DetectorTrainer {
       clipNorm: options.clipNorm,
     };
     const worker = startModuleWorker(import.meta.url, 'training_worker');
-    const { channel } = await WorkerChannel.open(worker, 'training thread', request, 'opened');
-    return new TrainingThread(channel, detector, optimizer);
+    const { channel, reply } = await WorkerChannel.open(worker, 'training thread', request, 'opened');
+    return new TrainingThread(channel, detector, optimizer, (reply as Extract<TrainingResponse, { type: 'opened' }>).threads);
   }
 
   async step(batch: PackedBatch, learningRate: number): Promise<StepLosses> {
@@ -153,7 +160,8 @@ class ReplicatedTrainer implements DetectorTrainer {
   ) {}
 
   static async open(detector: Detector, optimizer: ResumableAdam, options: TrainerOptions, count: number): Promise<ReplicatedTrainer> {
-    const opened = await Promise.allSettled(Array.from({ length: count }, () => TrainingThread.open(detector, optimizer, options)));
+    const wasmThreads = replicaWasmThreads(count);
+    const opened = await Promise.allSettled(Array.from({ length: count }, () => TrainingThread.open(detector, optimizer, options, wasmThreads)));
     const replicas = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
     const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed !== undefined) {
@@ -192,6 +200,10 @@ class ReplicatedTrainer implements DetectorTrainer {
     return losses;
   }
 
+  get workerThreads(): number {
+    return this.replicas[0].workerThreads;
+  }
+
   /** The replicas are identical: the first one's state is the stage's. */
   sync(): Promise<void> {
     return this.replicas[0].sync();
@@ -209,6 +221,18 @@ class ReplicatedTrainer implements DetectorTrainer {
   async close(): Promise<void> {
     await Promise.all(this.replicas.map((r) => r.close()));
   }
+}
+
+/**
+ * wasm threads for each of `replicas` training threads: the cores split between them (wasm's XNNPACK pool would
+ * otherwise start one thread per core in every replica, and two replicas of two threads on two cores ran 2.4x slower
+ * than two of one: bench/student_cores.ts). Undefined when DISTILLERY_WASM_THREADS is set (it applies to every
+ * replica) or for a single training thread (the backend's default). tensorflow ignores it.
+ */
+export function replicaWasmThreads(replicas: number, cores = os.availableParallelism(), env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const fromEnv = env[WASM_THREADS_ENV];
+  if (replicas <= 1 || (fromEnv !== undefined && fromEnv !== '')) return undefined;
+  return Math.max(1, Math.floor(cores / replicas));
 }
 
 /** Splits a batch into up to `n` shards, sample i to shard i mod n, so each keeps the batch's labeled:unlabeled mix. */

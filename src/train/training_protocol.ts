@@ -21,6 +21,8 @@ export type TrainingRequest =
       id?: undefined;
       /** The stage thread's active backend: the worker starts the same one. */
       backend: BackendName;
+      /** wasm only: the worker's XNNPACK threads (absent: DISTILLERY_WASM_THREADS, else one per core). */
+      wasmThreads?: number;
       config: DetectorConfig;
       /** The stage's detector as `model.save` hands it over (topology + weights): the worker trains an exact copy. */
       model: tf.io.ModelArtifacts;
@@ -39,7 +41,7 @@ export type TrainingRequest =
   | { type: 'close'; id?: undefined };
 
 export type TrainingResponse =
-  | { type: 'opened'; backend: string; numTensors: number }
+  | { type: 'opened'; backend: string; threads: number; numTensors: number }
   | { type: 'stepped'; id: number; losses: StepLosses; numTensors: number }
   | { type: 'grads'; id: number; losses: StepLosses; grads: Float32Array; numTensors: number }
   | { type: 'applied'; id: number; numTensors: number }

@@ -30,7 +30,7 @@ const reply = (response: TrainingResponse, transfer?: ArrayBuffer[]): Served => 
 serveInOrder<TrainingRequest>(parentPort, async (request): Promise<Served> => {
   switch (request.type) {
     case 'open': {
-      const backend = await initBackend(request.backend);
+      const backend = await initBackend(request.backend, { threads: request.wasmThreads });
       const model = await tf.loadLayersModel(tf.io.fromMemory(request.model));
       const detector: Detector = { config: request.config, model };
       const optimizer = new ResumableAdam(request.adam);
@@ -44,7 +44,7 @@ serveInOrder<TrainingRequest>(parentPort, async (request): Promise<Served> => {
       const config = request.config;
       const anchors = generateAnchors(detectorAnchorConfig(config), config.inputSize, config.inputSize);
       training = { detector, optimizer, anchors, objective: request.objective, clipNorm: request.clipNorm };
-      return reply({ type: 'opened', backend: backend.name, numTensors: tf.memory().numTensors });
+      return reply({ type: 'opened', backend: backend.name, threads: backend.threads, numTensors: tf.memory().numTensors });
     }
     case 'step': {
       if (training === undefined) throw new Error('no detector loaded');

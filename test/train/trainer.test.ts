@@ -1,13 +1,14 @@
 // The student's trainer: a training thread (or data-parallel replicas) trains as inline does, syncs back, reports errors.
+import os from 'node:os';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { generateAnchors } from '../../src/boxes/anchors.ts';
-import { initBackend } from '../../src/backend/backend.ts';
+import { initBackend, WASM_THREADS_ENV } from '../../src/backend/backend.ts';
 import { buildDetector, disposeLayersModel, type Detector } from '../../src/model/detector.ts';
 import { detectorAnchorConfig } from '../../src/model/detector_config.ts';
 import type { PackedBatch } from '../../src/train/packed_batch.ts';
-import { openDetectorTrainer, shardBatch, type DetectorTrainer } from '../../src/train/trainer.ts';
+import { openDetectorTrainer, replicaWasmThreads, shardBatch, type DetectorTrainer } from '../../src/train/trainer.ts';
 import { ResumableAdam } from '../../src/train/adam.ts';
 import { encodeOptimizerState } from '../../src/train/checkpoint.ts';
 import { DEFAULT_OBJECTIVE } from '../../src/train/objective.ts';
@@ -151,9 +152,14 @@ test('two training replicas step data-parallel: shares that are the same batch g
   const base = { anchors, objective: DEFAULT_OBJECTIVE, clipNorm: 0, thread: true };
   let a: DetectorTrainer | undefined;
   let b: DetectorTrainer | undefined;
+  // Bit-equality needs the same XNNPACK thread count on both sides (it changes the order of float sums); workers read
+  // the variable when they start.
+  const threadsBefore = process.env[WASM_THREADS_ENV];
+  process.env[WASM_THREADS_ENV] = '1';
   try {
     a = await openDetectorTrainer(single.detector, single.optimizer, base);
     b = await openDetectorTrainer(replicated.detector, replicated.optimizer, { ...base, replicas: 2 });
+    assert.deepEqual([a.workerThreads, b.workerThreads], [1, 1], 'every training thread on one wasm thread');
     const inWorker: number[] = [];
     for (let step = 0; step < 3; step++) {
       const la: StepLosses = await a.step(packed(step), 1e-3);
@@ -170,6 +176,8 @@ test('two training replicas step data-parallel: shares that are the same batch g
     assert.deepEqual(await weightsOf(replicated.detector), await weightsOf(single.detector), 'weights after sync');
     assert.deepEqual(await optimizerBytes(replicated.optimizer), await optimizerBytes(single.optimizer), 'Adam moments after sync');
   } finally {
+    if (threadsBefore === undefined) delete process.env[WASM_THREADS_ENV];
+    else process.env[WASM_THREADS_ENV] = threadsBefore;
     await a?.close();
     await b?.close();
     release(single, replicated);
@@ -183,6 +191,10 @@ test('replicas clip the averaged gradients by their global norm, as one thread c
   const a = await openDetectorTrainer(single.detector, single.optimizer, base);
   const b = await openDetectorTrainer(replicated.detector, replicated.optimizer, { ...base, replicas: 2 });
   try {
+    assert.equal(a.workerThreads, (await initBackend('wasm')).threads, 'one training thread: the wasm threads of this one');
+    if (process.env[WASM_THREADS_ENV] === undefined) {
+      assert.equal(b.workerThreads, Math.max(1, Math.floor(os.availableParallelism() / 2)), 'two replicas share the cores');
+    }
     for (let step = 0; step < 2; step++) {
       const la = await a.step(packed(step), 1e-3);
       const lb = await b.step(doubled(packed(step)), 1e-3);
@@ -199,6 +211,15 @@ test('replicas clip the averaged gradients by their global norm, as one thread c
     await b.close();
     release(single, replicated);
   }
+});
+
+test('replicaWasmThreads splits the cores between replicas unless DISTILLERY_WASM_THREADS is set', () => {
+  assert.equal(replicaWasmThreads(1, 2, {}), undefined, 'one training thread keeps the default');
+  assert.equal(replicaWasmThreads(2, 2, {}), 1);
+  assert.equal(replicaWasmThreads(2, 8, {}), 4);
+  assert.equal(replicaWasmThreads(3, 8, {}), 2);
+  assert.equal(replicaWasmThreads(4, 2, {}), 1, 'never below one');
+  assert.equal(replicaWasmThreads(2, 8, { [WASM_THREADS_ENV]: '3' }), undefined, 'the variable applies to every replica');
 });
 
 test('trainingReplicas > 1 without a training thread is refused', async () => {

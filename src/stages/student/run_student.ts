@@ -200,6 +200,7 @@ async function distill(ctx: StageContext<StudentStageConfig>, counters: StageCou
     const config = detector.config;
     const anchors = generateAnchors(detectorAnchorConfig(config), config.inputSize, config.inputSize);
     const trainer = await openDetectorTrainer(detector, optimizer, { thread: o.trainingThread, replicas: o.trainingReplicas, anchors, objective: topology.loss, clipNorm: o.clipNorm });
+    if (trainer.threaded) logger.info({ trainingThreads: o.trainingReplicas, backendThreadsEach: trainer.workerThreads }, 'training threads started');
     try {
       const run = new StudentRun(ctx, counters, history, hooks, { detector, optimizer, trainer, anchors, state, test, initialOffsets, initFrom: restored.initFrom });
       await run.run(stop);
