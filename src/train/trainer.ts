@@ -154,6 +154,13 @@ class TrainingThread implements DetectorTrainer {
 class ReplicatedTrainer implements DetectorTrainer {
   readonly threaded = true;
 
+  /**
+   * The last step's update, posted but not awaited: each replica applies it before the next step's gradients (a worker
+   * serves in order), so the stage packs the next batch while the replicas apply. Its failure surfaces at the next
+   * step, sync or close.
+   */
+  private applying: Promise<void> | undefined;
+
   private constructor(
     private readonly replicas: TrainingThread[],
     private readonly clipNorm: number,
@@ -173,7 +180,11 @@ class ReplicatedTrainer implements DetectorTrainer {
 
   async step(batch: PackedBatch, learningRate: number): Promise<StepLosses> {
     const shards = shardBatch(batch, this.replicas.length);
-    const results = await Promise.all(shards.map((shard, i) => this.replicas[i].grads(shard)));
+    const gathered = Promise.all(shards.map((shard, i) => this.replicas[i].grads(shard)));
+    const [applied, computed] = await Promise.allSettled([this.settleApply(), gathered]);
+    if (applied.status === 'rejected') throw applied.reason;
+    if (computed.status === 'rejected') throw computed.reason;
+    const results = computed.value;
     const combined = new Float32Array(results[0].grads.length);
     const losses: StepLosses = { total: 0, focal: 0, distillation: 0, localization: 0 };
     results.forEach((r, i) => {
@@ -196,17 +207,28 @@ class ReplicatedTrainer implements DetectorTrainer {
       losses.gradNorm = norm;
     }
     const last = this.replicas.length - 1;
-    await Promise.all(this.replicas.map((r, i) => r.apply(i === last ? combined : combined.slice(), learningRate)));
+    const applying = Promise.all(this.replicas.map((r, i) => r.apply(i === last ? combined : combined.slice(), learningRate))).then(() => undefined);
+    // Observed by settleApply; without a handler here a failure before then would count as unhandled.
+    applying.catch(() => undefined);
+    this.applying = applying;
     return losses;
+  }
+
+  /** Waits for the last step's update (rejects if it failed; once). */
+  private async settleApply(): Promise<void> {
+    const applying = this.applying;
+    this.applying = undefined;
+    await applying;
   }
 
   get workerThreads(): number {
     return this.replicas[0].workerThreads;
   }
 
-  /** The replicas are identical: the first one's state is the stage's. */
-  sync(): Promise<void> {
-    return this.replicas[0].sync();
+  /** The replicas are identical: the first one's state (after the last update) is the stage's. */
+  async sync(): Promise<void> {
+    await this.settleApply();
+    await this.replicas[0].sync();
   }
 
   /** The mean busy share of the training threads. */
@@ -219,7 +241,11 @@ class ReplicatedTrainer implements DetectorTrainer {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.replicas.map((r) => r.close()));
+    try {
+      await this.settleApply();
+    } finally {
+      await Promise.all(this.replicas.map((r) => r.close()));
+    }
   }
 }
 
