@@ -1,4 +1,4 @@
-// best/ follows the highest rolling test AP: unit rule with known APs, and a continuous student run read back by `distillery detect`.
+// Rolling evaluation: best/ follows the highest test AP (unit rule with known APs, a continuous student run read back by `distillery detect`), and an evaluation failing beside training ends the run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -88,6 +88,39 @@ test('a continuous student with rolling eval keeps best/ = its highest-AP evalua
     assert.deepEqual([summary.images, summary.errors], [3, 0]);
     assert.ok(Array.isArray(JSON.parse(out)));
   } finally {
+    await transport.close();
+    await cleanup();
+  }
+});
+
+test('an evaluation that fails while it runs beside training ends the run with its error, leaking no tensors', async () => {
+  const { store, cleanup } = await tempStore();
+  const transport = new MemoryTransport();
+  const stop = new AbortController();
+  // Were the failure swallowed, this continuous run would never end: stop it after a while so the test fails instead.
+  const guard = setTimeout(() => stop.abort(), 120_000);
+  try {
+    const scenes = makeScenes(3);
+    const evalAnnotations = await writeSplit(store, 'test', scenes);
+    const topology = studentTopology({ steps: 0, evalEvery: 2, evalImages: 3, evalAnnotations, checkpointEvery: 4 });
+    assert.equal(studentStage(topology).options.trainingThread, true, 'evaluations run beside training only with a training thread');
+    await transport.createTopics(Object.values(topology.topics).map((t) => ({ topic: t.name, partitions: t.partitions })));
+    const messages = await Promise.all(Array.from({ length: 8 }, async (_, i) => sampleMessage(await makeSample(topology, { id: `s${i}`, seed: i + 1, split: i % 2 === 0 ? 'labeled' : 'unlabeled' }))));
+    await publish(transport, 'test.samples', messages);
+    const before = tf.memory().numTensors;
+    let evals = 0;
+    const ctx: StageContext<StudentStageConfig> = { topology, stage: studentStage(topology), store, transport, logger: silentLogger(), signal: stop.signal };
+    const stage = runStudentStage(ctx, {
+      onEval: () => {
+        if (++evals === 2) throw new Error('the evaluation sink broke');
+      },
+    });
+    await assert.rejects(stage.done, /the evaluation sink broke/);
+    assert.equal(stop.signal.aborted, false, 'the failure ended the run, not the guard');
+    assert.equal(evals, 2, 'no evaluation after the failed one');
+    assert.equal(tf.memory().numTensors, before, 'the stage freed its detector and optimizer');
+  } finally {
+    clearTimeout(guard);
     await transport.close();
     await cleanup();
   }
