@@ -131,6 +131,7 @@ export interface StudentStageOptions {
   /**
    * Training threads stepping together, data-parallel (needs trainingThread): each takes every n-th sample of the
    * batch, their gradients are averaged and every replica applies the same update. 1 = one thread, the plain step.
+   * On wasm the replicas share the cores (each gets cores ÷ replicas threads unless DISTILLERY_WASM_THREADS is set).
    */
   trainingReplicas: number;
   /** Peak learning rate of a student started from `initFrom` (absent: learningRate); the main job raises it (docs/results.md). */
