@@ -70,8 +70,11 @@ export interface TrainPlan {
   /** Store prefix of a saved model to start from (ignored when resuming). */
   initFrom?: string;
   resume: boolean;
-  /** Where the steps run: the student stage's trainingThread and trainingReplicas (inline without a student stage). */
-  trainer: { thread: boolean; replicas: number };
+  /**
+   * Where the steps run: the student stage's trainingThread and trainingReplicas (inline without a student stage), and
+   * for the student its trainingBackend unless --backend chose one.
+   */
+  trainer: { thread: boolean; replicas: number; backend?: BackendName };
   /** Evaluation post-processing: the topology's thresholds, as the teacher stage applies them. */
   postprocess: { scoreThreshold: number; topKPerLevel: number; nmsIou: number; maxDetections: number };
 }
@@ -194,7 +197,11 @@ export function planTraining(topology: CompiledTopology, role: TrainRole, flags:
     augment: augmentPreset(augmentName),
     initFrom: flags.initFrom,
     resume: flags.resume ?? false,
-    trainer: { thread: defaults.trainingThread, replicas: defaults.trainingReplicas },
+    trainer: {
+      thread: defaults.trainingThread,
+      replicas: defaults.trainingReplicas,
+      backend: role === 'student' && flags.backend === undefined && student?.kind === 'student' ? student.options.trainingBackend : undefined,
+    },
     postprocess: {
       scoreThreshold: topology.thresholds.candidate,
       topKPerLevel: topology.thresholds.topKPerLevel,

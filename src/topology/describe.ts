@@ -80,7 +80,7 @@ function stageSummary(t: CompiledTopology, stage: StageConfig): string {
       const evaluation = o.evalEvery > 0 ? `eval every ${o.evalEvery} on ${o.evalAnnotations}` : 'no eval';
       const init = o.initFrom === undefined ? '' : `, starting from ${o.initFrom} unless checkpointed`;
       const initLr = o.initFrom === undefined || o.initLearningRate === undefined ? '' : ` (${o.initLearningRate} from the saved model)`;
-      return `${stage.input} → ${steps}, batch ${o.batchSize} (${mix}), lr ${o.learningRate}${initLr}${init}${o.trainingThread ? (o.trainingReplicas > 1 ? `, ${o.trainingReplicas} training threads` : ', training thread') : ''}, checkpoint every ${o.checkpointEvery} to ${o.checkpointPrefix}, ${evaluation}${idle(t, stage)}`;
+      return `${stage.input} → ${steps}, batch ${o.batchSize} (${mix}), lr ${o.learningRate}${initLr}${init}${o.trainingThread ? (o.trainingReplicas > 1 ? `, ${o.trainingReplicas} training threads` : ', training thread') + (o.trainingBackend ? ` on ${o.trainingBackend}` : '') : ''}, checkpoint every ${o.checkpointEvery} to ${o.checkpointPrefix}, ${evaluation}${idle(t, stage)}`;
     }
   }
 }

@@ -134,6 +134,12 @@ export interface StudentStageOptions {
    * On wasm the replicas share the cores (each gets cores ÷ replicas threads unless DISTILLERY_WASM_THREADS is set).
    */
   trainingReplicas: number;
+  /**
+   * Compute backend of the training threads (needs trainingThread; absent: the stage's own backend). The student's ops
+   * are small, and on wasm with one thread per replica they step faster than on tensorflow, while the teacher's
+   * inference and the evaluations keep the stage's backend (docs/benchmarks.md).
+   */
+  trainingBackend?: BackendName;
   /** Peak learning rate of a student started from `initFrom` (absent: learningRate); the main job raises it (docs/results.md). */
   initLearningRate?: number;
   /** Warm-up steps of a student started from `initFrom` (absent: warmupSteps). */

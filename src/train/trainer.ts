@@ -26,6 +26,8 @@ export interface DetectorTrainer {
   sync(): Promise<void>;
   /** Share of the time since opening that the training thread was busy; undefined inline. */
   threadBusy(): number | undefined;
+  /** The compute backend of the training threads; undefined inline (the caller's). */
+  readonly workerBackend: string | undefined;
   /** Compute threads of the backend in each training thread (wasm: XNNPACK threads; tensorflow: its pool); undefined inline. */
   readonly workerThreads: number | undefined;
   /** Tensors alive in the training thread after its last step (undefined inline: the stage's own count covers it). */
@@ -43,6 +45,8 @@ export interface TrainerOptions {
    * and every replica applies the same update, so the replicas stay identical. Default 1.
    */
   replicas?: number;
+  /** Compute backend of the training threads (needs `thread`; default: the caller's active backend). */
+  backend?: BackendName;
   anchors: AnchorSet;
   objective: ObjectiveConfig;
   clipNorm: number;
@@ -53,12 +57,14 @@ export async function openDetectorTrainer(detector: Detector, optimizer: Resumab
   const replicas = options.replicas ?? 1;
   if (!Number.isInteger(replicas) || replicas < 1) throw new Error(`student: trainingReplicas must be an integer ≥ 1, got ${replicas}`);
   if (replicas > 1 && !options.thread) throw new Error('student: trainingReplicas > 1 needs trainingThread: true');
+  if (options.backend !== undefined && !options.thread) throw new Error('student: trainingBackend needs trainingThread: true');
   if (replicas > 1) return ReplicatedTrainer.open(detector, optimizer, options, replicas);
   if (options.thread) return TrainingThread.open(detector, optimizer, options);
   const { anchors, objective, clipNorm } = options;
   const numClasses = detector.config.numClasses;
   return {
     threaded: false,
+    workerBackend: undefined,
     workerThreads: undefined,
     async step(packed, learningRate) {
       optimizer.learningRate = learningRate;
@@ -84,6 +90,7 @@ class TrainingThread implements DetectorTrainer {
     private readonly channel: WorkerChannel<TrainingRequest>,
     private readonly detector: Detector,
     private readonly optimizer: ResumableAdam,
+    readonly workerBackend: string,
     readonly workerThreads: number,
   ) {}
 
@@ -99,7 +106,7 @@ class TrainingThread implements DetectorTrainer {
     if (model === undefined) throw new Error('training thread: the detector saved nothing');
     const request: TrainingRequest = {
       type: 'open',
-      backend: tf.getBackend() as BackendName,
+      backend: options.backend ?? (tf.getBackend() as BackendName),
       ...(wasmThreads === undefined ? {} : { wasmThreads }),
       config: detector.config,
       model,
@@ -110,7 +117,8 @@ class TrainingThread implements DetectorTrainer {
     };
     const worker = startModuleWorker(import.meta.url, 'training_worker');
     const { channel, reply } = await WorkerChannel.open(worker, 'training thread', request, 'opened');
-    return new TrainingThread(channel, detector, optimizer, (reply as Extract<TrainingResponse, { type: 'opened' }>).threads);
+    const opened = reply as Extract<TrainingResponse, { type: 'opened' }>;
+    return new TrainingThread(channel, detector, optimizer, opened.backend, opened.threads);
   }
 
   async step(batch: PackedBatch, learningRate: number): Promise<StepLosses> {
@@ -223,6 +231,10 @@ class ReplicatedTrainer implements DetectorTrainer {
 
   get workerThreads(): number {
     return this.replicas[0].workerThreads;
+  }
+
+  get workerBackend(): string {
+    return this.replicas[0].workerBackend;
   }
 
   /** The replicas are identical: the first one's state (after the last update) is the stage's. */

@@ -225,6 +225,36 @@ test('replicaWasmThreads splits the cores between replicas unless DISTILLERY_WAS
   assert.equal(replicaWasmThreads(2, 8, { [WASM_THREADS_ENV]: '3' }), undefined, 'the variable applies to every replica');
 });
 
+test('training threads may run another backend than the stage: the same steps to float tolerance, synced back', async () => {
+  const same = student(9);
+  const other = student(9);
+  const base = { anchors, objective: DEFAULT_OBJECTIVE, clipNorm: 0, thread: true };
+  const a = await openDetectorTrainer(same.detector, same.optimizer, base);
+  const b = await openDetectorTrainer(other.detector, other.optimizer, { ...base, backend: 'cpu' });
+  try {
+    assert.deepEqual([a.workerBackend, b.workerBackend, tf.getBackend()], ['wasm', 'cpu', 'wasm']);
+    const initial = await weightsOf(other.detector);
+    const steps = 3;
+    for (let step = 0; step < steps; step++) {
+      const [la, lb] = [await a.step(packed(step), 1e-3), await b.step(packed(step), 1e-3)];
+      assert.ok(Math.abs(la.total - lb.total) <= 1e-3 * Math.abs(la.total), `step ${step}: loss ${lb.total} on cpu vs ${la.total} on wasm`);
+    }
+    await a.sync();
+    await b.sync();
+    const [wa, wb] = [await weightsOf(same.detector), await weightsOf(other.detector)];
+    const worst = (x: Float32Array[], y: Float32Array[]): number => Math.max(...x.map((w, i) => Math.max(...w.map((v, k) => Math.abs(v - y[i][k])))));
+    assert.ok(worst(wb, initial) > 0, "the cpu thread's training reached the stage's detector");
+    // Adam moves a weight by about the learning rate per step whatever its gradient's size, so where a gradient is
+    // float noise the two backends may step it either way: within 2 · steps · lr of each other, not bit-equal.
+    assert.ok(worst(wa, wb) <= 2 * steps * 1e-3 * 1.05, `weights within Adam's reach of each other: worst difference ${worst(wa, wb)}`);
+  } finally {
+    await a.close();
+    await b.close();
+    release(same, other);
+  }
+  await assert.rejects(openDetectorTrainer(same.detector, same.optimizer, { ...base, thread: false, backend: 'cpu' }), /trainingBackend needs trainingThread: true/);
+});
+
 test('trainingReplicas > 1 without a training thread is refused', async () => {
   const detector = buildDetector(config, { seed: 1 });
   const optimizer = new ResumableAdam({ learningRate: 1e-3 });
