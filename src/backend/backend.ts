@@ -158,6 +158,21 @@ async function initTensorflow(loader: (s: string) => Promise<unknown | undefined
   );
 }
 
+/** Whether the active backend is tensorflow placing its ops on a GPU (tfjs-node-gpu with a usable device). */
+export function activeBackendOnGpu(): boolean {
+  return tf.getBackend() === 'tensorflow' && (tf.backend() as unknown as NodeKernelBackend).isUsingGpuDevice === true;
+}
+
+/**
+ * The backend of the student's training threads for a `trainingBackend` setting: 'auto' is wasm where the stage runs
+ * tensorflow on CPU (wasm, one thread per replica, steps the small student faster: docs/benchmarks.md) and the
+ * stage's own backend otherwise (a GPU trains faster than either); undefined = the stage's.
+ */
+export function resolveTrainingBackend(setting: BackendName | 'auto' | undefined, stage: string = tf.getBackend(), onGpu: boolean = activeBackendOnGpu()): BackendName | undefined {
+  if (setting !== 'auto') return setting;
+  return stage === 'tensorflow' && !onGpu ? 'wasm' : undefined;
+}
+
 /** Exposed for tests: the tensorflow initialiser with a custom module loader. */
 export const initTensorflowForTest = initTensorflow;
 

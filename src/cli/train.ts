@@ -74,7 +74,7 @@ export interface TrainPlan {
    * Where the steps run: the student stage's trainingThread and trainingReplicas (inline without a student stage), and
    * for the student its trainingBackend unless --backend chose one.
    */
-  trainer: { thread: boolean; replicas: number; backend?: BackendName };
+  trainer: { thread: boolean; replicas: number; backend?: BackendName | 'auto' };
   /** Evaluation post-processing: the topology's thresholds, as the teacher stage applies them. */
   postprocess: { scoreThreshold: number; topKPerLevel: number; nmsIou: number; maxDetections: number };
 }
@@ -200,6 +200,7 @@ export function planTraining(topology: CompiledTopology, role: TrainRole, flags:
     trainer: {
       thread: defaults.trainingThread,
       replicas: defaults.trainingReplicas,
+      // Resolved when training starts ('auto' depends on the backend then active).
       backend: role === 'student' && flags.backend === undefined && student?.kind === 'student' ? student.options.trainingBackend : undefined,
     },
     postprocess: {

@@ -242,7 +242,7 @@ export const studentOptionsSchema = mapping({
   initFrom: text('a store prefix of a saved model or checkpoint to start from').optional(),
   trainingThread: boolean().default(DEFAULT_STUDENT_OPTIONS.trainingThread),
   trainingReplicas: positiveInt().default(DEFAULT_STUDENT_OPTIONS.trainingReplicas),
-  trainingBackend: oneOf(BACKEND_NAMES).optional(),
+  trainingBackend: oneOf([...BACKEND_NAMES, 'auto'] as const).optional(),
   initLearningRate: positiveNumber().optional(),
   initWarmupSteps: nonNegativeInt().optional(),
 });

@@ -136,10 +136,11 @@ export interface StudentStageOptions {
   trainingReplicas: number;
   /**
    * Compute backend of the training threads (needs trainingThread; absent: the stage's own backend). The student's ops
-   * are small, and on wasm with one thread per replica they step faster than on tensorflow, while the teacher's
-   * inference and the evaluations keep the stage's backend (docs/benchmarks.md).
+   * are small, and on wasm with one thread per replica they step faster than on tensorflow on CPU, while the teacher's
+   * inference and the evaluations keep the stage's backend (docs/benchmarks.md). 'auto': wasm where the stage runs
+   * tensorflow on CPU, else the stage's backend.
    */
-  trainingBackend?: BackendName;
+  trainingBackend?: BackendName | 'auto';
   /** Peak learning rate of a student started from `initFrom` (absent: learningRate); the main job raises it (docs/results.md). */
   initLearningRate?: number;
   /** Warm-up steps of a student started from `initFrom` (absent: warmupSteps). */

@@ -28,7 +28,7 @@ import { mixSeed, SeededRng } from './rng.ts';
 import { learningRateAt, resolveLrSchedule, type LrDecay } from './schedule.ts';
 import type { StepLosses } from './step.ts';
 import { openDetectorTrainer, type DetectorTrainer } from './trainer.ts';
-import type { BackendName } from '../backend/backend.ts';
+import { resolveTrainingBackend, type BackendName } from '../backend/backend.ts';
 
 export interface SupervisedTrainOptions {
   store: ObjectStore;
@@ -74,7 +74,7 @@ export interface SupervisedTrainOptions {
   /** Abort to stop after the current step; a checkpoint is written and the result says `stopped`. */
   signal?: AbortSignal;
   /** Where the steps run (src/train/trainer.ts): a training thread, data-parallel replicas. Default inline. */
-  trainer?: { thread: boolean; replicas?: number; backend?: BackendName };
+  trainer?: { thread: boolean; replicas?: number; backend?: BackendName | 'auto' };
 }
 
 export type TrainProgress =
@@ -176,7 +176,7 @@ export async function trainSupervised(options: SupervisedTrainOptions): Promise<
     const history = state.history;
     let lastCheckpoint: string | undefined;
     let checkpointedStep = resumedFrom ?? -1;
-    trainer = await openDetectorTrainer(detector, optimizer, { thread: options.trainer?.thread ?? false, replicas: options.trainer?.replicas, backend: options.trainer?.backend, anchors, objective, clipNorm });
+    trainer = await openDetectorTrainer(detector, optimizer, { thread: options.trainer?.thread ?? false, replicas: options.trainer?.replicas, backend: options.trainer?.thread === true ? resolveTrainingBackend(options.trainer.backend) : undefined, anchors, objective, clipNorm });
     const steps = trainer;
     // The detector and optimizer here are brought to the trainer's state before anything reads them.
     let syncedStep = step;

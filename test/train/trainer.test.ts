@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { generateAnchors } from '../../src/boxes/anchors.ts';
-import { initBackend, WASM_THREADS_ENV } from '../../src/backend/backend.ts';
+import { initBackend, resolveTrainingBackend, WASM_THREADS_ENV } from '../../src/backend/backend.ts';
 import { buildDetector, disposeLayersModel, type Detector } from '../../src/model/detector.ts';
 import { detectorAnchorConfig } from '../../src/model/detector_config.ts';
 import type { PackedBatch } from '../../src/train/packed_batch.ts';
@@ -253,6 +253,15 @@ test('training threads may run another backend than the stage: the same steps to
     release(same, other);
   }
   await assert.rejects(openDetectorTrainer(same.detector, same.optimizer, { ...base, thread: false, backend: 'cpu' }), /trainingBackend needs trainingThread: true/);
+});
+
+test("trainingBackend 'auto' trains on wasm where the stage runs tensorflow on CPU, else on the stage's backend", () => {
+  assert.equal(resolveTrainingBackend('auto', 'tensorflow', false), 'wasm');
+  assert.equal(resolveTrainingBackend('auto', 'tensorflow', true), undefined, 'a GPU trains faster than wasm');
+  assert.equal(resolveTrainingBackend('auto', 'wasm', false), undefined);
+  assert.equal(resolveTrainingBackend('auto', 'cpu', false), undefined);
+  assert.equal(resolveTrainingBackend('cpu', 'tensorflow', false), 'cpu', 'a named backend is taken as it is');
+  assert.equal(resolveTrainingBackend(undefined, 'tensorflow', false), undefined);
 });
 
 test('trainingReplicas > 1 without a training thread is refused', async () => {

@@ -26,6 +26,7 @@ import { BestPromoter } from './promote_best.ts';
 import type { SampleSource } from './sample_buffer.ts';
 import { TrainedLedger } from './trained_ledger.ts';
 import { openDetectorTrainer, type DetectorTrainer } from '../../train/trainer.ts';
+import { resolveTrainingBackend } from '../../backend/backend.ts';
 import { studentSchedule } from './student_schedule.ts';
 
 export type StudentStageConfig = Extract<StageConfig, { kind: 'student' }>;
@@ -116,7 +117,7 @@ export function checkStudentOptions(o: StudentStageOptions): void {
   int('bufferSize', 1);
   int('trainingReplicas', 1);
   if (o.trainingReplicas > 1 && !o.trainingThread) throw new Error('student: trainingReplicas > 1 needs trainingThread: true');
-  if (o.trainingBackend !== undefined && !o.trainingThread) throw new Error('student: trainingBackend needs trainingThread: true');
+  if (o.trainingBackend !== undefined && o.trainingBackend !== 'auto' && !o.trainingThread) throw new Error('student: trainingBackend needs trainingThread: true');
   if (o.bufferSize < o.batchSize) throw new Error(`student: bufferSize (${o.bufferSize}) must hold at least one batch (${o.batchSize})`);
   if (!(o.labeledFraction >= 0 && o.labeledFraction <= 1)) throw new Error(`student: labeledFraction must be in [0, 1], got ${o.labeledFraction}`);
   if (!(o.learningRate > 0)) throw new Error(`student: learningRate must be > 0, got ${o.learningRate}`);
@@ -200,7 +201,7 @@ async function distill(ctx: StageContext<StudentStageConfig>, counters: StageCou
     }
     const config = detector.config;
     const anchors = generateAnchors(detectorAnchorConfig(config), config.inputSize, config.inputSize);
-    const trainer = await openDetectorTrainer(detector, optimizer, { thread: o.trainingThread, replicas: o.trainingReplicas, backend: o.trainingBackend, anchors, objective: topology.loss, clipNorm: o.clipNorm });
+    const trainer = await openDetectorTrainer(detector, optimizer, { thread: o.trainingThread, replicas: o.trainingReplicas, backend: o.trainingThread ? resolveTrainingBackend(o.trainingBackend) : undefined, anchors, objective: topology.loss, clipNorm: o.clipNorm });
     if (trainer.threaded) logger.info({ trainingThreads: o.trainingReplicas, backend: trainer.workerBackend, backendThreadsEach: trainer.workerThreads }, 'training threads started');
     try {
       const run = new StudentRun(ctx, counters, history, hooks, { detector, optimizer, trainer, anchors, state, test, initialOffsets, initFrom: restored.initFrom });
