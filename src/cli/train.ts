@@ -201,7 +201,9 @@ export function planTraining(topology: CompiledTopology, role: TrainRole, flags:
       thread: defaults.trainingThread,
       replicas: defaults.trainingReplicas,
       // Resolved when training starts ('auto' depends on the backend then active).
-      backend: role === 'student' && flags.backend === undefined && student?.kind === 'student' ? student.options.trainingBackend : undefined,
+      ...(role === 'student' && flags.backend === undefined && student?.kind === 'student' && student.options.trainingBackend !== undefined
+        ? { backend: student.options.trainingBackend }
+        : {}),
     },
     postprocess: {
       scoreThreshold: topology.thresholds.candidate,

@@ -153,6 +153,11 @@ test('plans take the topology\'s settings, flags win, and missing pieces are nam
   assert.deepEqual(plan.trainer, { thread: true, replicas: 1 }, "the student stage's training thread settings");
   const replicated = compileTopology(topologyYaml(tmp.root), 'tiny.yaml', { env: {}, overrides: ['stages.student.options.trainingReplicas=2'] });
   assert.deepEqual(planTraining(replicated, 'student', { topology: 'x', labeledOnly: true }).trainer, { thread: true, replicas: 2 });
+  // The student's trainingBackend trains its baseline, unless --backend chose one; never the teacher.
+  const onWasm = compileTopology(topologyYaml(tmp.root), 'tiny.yaml', { env: {}, overrides: ['stages.student.options.trainingBackend=auto'] });
+  assert.deepEqual(planTraining(onWasm, 'student', { topology: 'x', labeledOnly: true }).trainer, { thread: true, replicas: 1, backend: 'auto' });
+  assert.deepEqual(planTraining(onWasm, 'student', { topology: 'x', labeledOnly: true, backend: 'cpu' }).trainer, { thread: true, replicas: 1 });
+  assert.deepEqual(planTraining(onWasm, 'teacher', { topology: 'x' }).trainer, { thread: true, replicas: 1 });
   assert.equal((flagged.store as LocalStore).root, '/tmp/other');
 
   const noLabeled = compileTopology(topologyYaml(tmp.root).replace(/ {2}- name: ingest-labeled\n.*\n.*\n/, ''), 'bare.yaml', { env: {} });
