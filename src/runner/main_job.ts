@@ -49,8 +49,8 @@ export const DEFAULT_STUDENT_INIT: StudentInit = 'baseline';
 /**
  * Peak learning rate of the student the main job starts from the baseline, unless the topology sets initLearningRate.
  * From the same seed-1 baseline, distilled AP at peaks 2e-3 / 4e-3 / 6e-3 / 8e-3 / 1.2e-2 / 1.6e-2 was 0.155 / 0.217 /
- * 0.237 / 0.260 / 0.241 / 0.161 (one run each; earlier, 1e-3 gave 0.096 and 3e-4 0.065): docs/results.md, "The peak
- * learning rate of the baseline-started student".
+ * 0.237 / 0.260 / 0.241 / 0.161 (one run each; earlier, 1e-3 gave 0.096 and 3e-4 0.065): docs/results.md, "The learning
+ * rates: above 2e-3 for the distilled student, and for the baseline too".
  */
 export const BASELINE_START_LEARNING_RATE = 8e-3;
 

@@ -28,7 +28,7 @@ import { mixSeed, SeededRng } from './rng.ts';
 import { learningRateAt, resolveLrSchedule, type LrDecay } from './schedule.ts';
 import type { StepLosses } from './step.ts';
 import { openDetectorTrainer, type DetectorTrainer } from './trainer.ts';
-import { resolveTrainingBackend, type BackendName } from '../backend/backend.ts';
+import type { BackendName } from '../backend/backend.ts';
 
 export interface SupervisedTrainOptions {
   store: ObjectStore;
@@ -176,7 +176,7 @@ export async function trainSupervised(options: SupervisedTrainOptions): Promise<
     const history = state.history;
     let lastCheckpoint: string | undefined;
     let checkpointedStep = resumedFrom ?? -1;
-    trainer = await openDetectorTrainer(detector, optimizer, { thread: options.trainer?.thread ?? false, replicas: options.trainer?.replicas, backend: options.trainer?.thread === true ? resolveTrainingBackend(options.trainer.backend) : undefined, anchors, objective, clipNorm });
+    trainer = await openDetectorTrainer(detector, optimizer, { thread: options.trainer?.thread ?? false, replicas: options.trainer?.replicas, backend: options.trainer?.backend, anchors, objective, clipNorm });
     const steps = trainer;
     // The detector and optimizer here are brought to the trainer's state before anything reads them.
     let syncedStep = step;

@@ -2,7 +2,7 @@
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import type { AnchorSet } from '../boxes/anchors.ts';
-import { WASM_THREADS_ENV, type BackendName } from '../backend/backend.ts';
+import { resolveTrainingBackend, WASM_THREADS_ENV, type BackendName } from '../backend/backend.ts';
 import type { Detector } from '../model/detector.ts';
 import type { NamedTensor, ResumableAdam } from './adam.ts';
 import { encodeOptimizerState, restoreOptimizer } from './checkpoint.ts';
@@ -45,8 +45,11 @@ export interface TrainerOptions {
    * and every replica applies the same update, so the replicas stay identical. Default 1.
    */
   replicas?: number;
-  /** Compute backend of the training threads (needs `thread`; default: the caller's active backend). */
-  backend?: BackendName;
+  /**
+   * Compute backend of the training threads (a named one needs `thread`; default: the caller's active backend). 'auto'
+   * is resolved here by resolveTrainingBackend; inline it means the caller's backend.
+   */
+  backend?: BackendName | 'auto';
   anchors: AnchorSet;
   objective: ObjectiveConfig;
   clipNorm: number;
@@ -57,9 +60,10 @@ export async function openDetectorTrainer(detector: Detector, optimizer: Resumab
   const replicas = options.replicas ?? 1;
   if (!Number.isInteger(replicas) || replicas < 1) throw new Error(`student: trainingReplicas must be an integer ≥ 1, got ${replicas}`);
   if (replicas > 1 && !options.thread) throw new Error('student: trainingReplicas > 1 needs trainingThread: true');
-  if (options.backend !== undefined && !options.thread) throw new Error('student: trainingBackend needs trainingThread: true');
-  if (replicas > 1) return ReplicatedTrainer.open(detector, optimizer, options, replicas);
-  if (options.thread) return TrainingThread.open(detector, optimizer, options);
+  if (options.backend !== undefined && options.backend !== 'auto' && !options.thread) throw new Error('student: trainingBackend needs trainingThread: true');
+  const threads = { ...options, backend: options.thread ? resolveTrainingBackend(options.backend) : undefined };
+  if (replicas > 1) return ReplicatedTrainer.open(detector, optimizer, threads, replicas);
+  if (options.thread) return TrainingThread.open(detector, optimizer, threads);
   const { anchors, objective, clipNorm } = options;
   const numClasses = detector.config.numClasses;
   return {
@@ -106,7 +110,7 @@ class TrainingThread implements DetectorTrainer {
     if (model === undefined) throw new Error('training thread: the detector saved nothing');
     const request: TrainingRequest = {
       type: 'open',
-      backend: options.backend ?? (tf.getBackend() as BackendName),
+      backend: options.backend === undefined || options.backend === 'auto' ? (tf.getBackend() as BackendName) : options.backend,
       ...(wasmThreads === undefined ? {} : { wasmThreads }),
       config: detector.config,
       model,

@@ -26,7 +26,6 @@ import { BestPromoter } from './promote_best.ts';
 import type { SampleSource } from './sample_buffer.ts';
 import { TrainedLedger } from './trained_ledger.ts';
 import { openDetectorTrainer, type DetectorTrainer } from '../../train/trainer.ts';
-import { resolveTrainingBackend } from '../../backend/backend.ts';
 import { studentSchedule } from './student_schedule.ts';
 
 export type StudentStageConfig = Extract<StageConfig, { kind: 'student' }>;
@@ -201,7 +200,7 @@ async function distill(ctx: StageContext<StudentStageConfig>, counters: StageCou
     }
     const config = detector.config;
     const anchors = generateAnchors(detectorAnchorConfig(config), config.inputSize, config.inputSize);
-    const trainer = await openDetectorTrainer(detector, optimizer, { thread: o.trainingThread, replicas: o.trainingReplicas, backend: o.trainingThread ? resolveTrainingBackend(o.trainingBackend) : undefined, anchors, objective: topology.loss, clipNorm: o.clipNorm });
+    const trainer = await openDetectorTrainer(detector, optimizer, { thread: o.trainingThread, replicas: o.trainingReplicas, backend: o.trainingBackend, anchors, objective: topology.loss, clipNorm: o.clipNorm });
     if (trainer.threaded) logger.info({ trainingThreads: o.trainingReplicas, backend: trainer.workerBackend, backendThreadsEach: trainer.workerThreads }, 'training threads started');
     try {
       const run = new StudentRun(ctx, counters, history, hooks, { detector, optimizer, trainer, anchors, state, test, initialOffsets, initFrom: restored.initFrom });
