@@ -21,6 +21,11 @@ export interface AssignOptions {
   negIou?: number;
   /** Box coder weights for the regression targets. Default [1, 1, 1, 1]. */
   boxWeights?: BoxCoderWeights;
+  /**
+   * A background anchor lying at least this fraction of its own area inside an ignore region (a COCO crowd box, or a
+   * pseudo-label too uncertain to be either an object or background) is ignored instead. Default 0.5.
+   */
+  ignoreRegionCover?: number;
 }
 
 export interface AnchorAssignment {
@@ -51,7 +56,8 @@ export interface AnchorAssignment {
  * anchor that is the best anchor of several boxes goes to the one it overlaps most; one that is the
  * best anchor of a box but overlaps another box more still goes to the box it is best for (as
  * mmdetection's MaxIoUAssigner does), since the other box keeps its own best anchors. Degenerate boxes
- * (zero width or height) overlap nothing and so produce no positives.
+ * (zero width or height) overlap nothing and so produce no positives. Background anchors mostly inside one of
+ * `ignoreRegions` (flat [R*4]; see `ignoreRegionCover`) are ignored: neither positives nor background.
  */
 export function assignAnchors(
   anchors: ArrayLike<number>,
@@ -59,6 +65,7 @@ export function assignAnchors(
   gtClasses: ArrayLike<number>,
   numClasses: number,
   opts: AssignOptions = {},
+  ignoreRegions: ArrayLike<number> = [],
 ): AnchorAssignment {
   const posIou = opts.posIou ?? 0.5;
   const negIou = opts.negIou ?? 0.4;
@@ -67,7 +74,10 @@ export function assignAnchors(
     throw new RangeError(`assignAnchors: need 0 < negIou ≤ posIou ≤ 1, got negIou=${negIou} posIou=${posIou}`);
   }
   if (!Number.isInteger(numClasses) || numClasses < 1) throw new RangeError(`assignAnchors: numClasses must be a positive integer, got ${numClasses}`);
+  const cover = opts.ignoreRegionCover ?? 0.5;
+  if (!(cover > 0 && cover <= 1)) throw new RangeError(`assignAnchors: need 0 < ignoreRegionCover ≤ 1, got ${cover}`);
   const numAnchors = checkBoxArray(anchors, 'assignAnchors anchors');
+  const numRegions = checkBoxArray(ignoreRegions, 'assignAnchors ignoreRegions');
   const numGt = checkBoxArray(gtBoxes, 'assignAnchors gtBoxes');
   if (gtClasses.length !== numGt) throw new RangeError(`assignAnchors: ${numGt} boxes but ${gtClasses.length} classes`);
   for (let j = 0; j < numGt; j++) {
@@ -83,7 +93,11 @@ export function assignAnchors(
   const matchedGt = new Int32Array(numAnchors).fill(-1);
   const maxIou = new Float32Array(numAnchors);
   const result: AnchorAssignment = { numAnchors, numClasses, labels, classTargets, boxTargets, positiveMask, ignoreMask, matchedGt, maxIou, numPositive: 0 };
-  if (numGt === 0 || numAnchors === 0) return result;
+  if (numAnchors === 0) return result;
+  if (numGt === 0) {
+    if (numRegions > 0) ignoreCoveredBackground(anchors, ignoreRegions, cover, labels, ignoreMask);
+    return result;
+  }
 
   const iou = iouMatrix(anchors, gtBoxes); // [anchors, gt]
   const bestPerGt = new Float32Array(numGt);
@@ -132,6 +146,29 @@ export function assignAnchors(
     numPositive++;
   }
   for (let i = 0; i < numAnchors; i++) if (labels[i] === IGNORE) ignoreMask[i] = 1;
+  if (numRegions > 0) ignoreCoveredBackground(anchors, ignoreRegions, cover, labels, ignoreMask);
   result.numPositive = numPositive;
   return result;
+}
+
+/** Turns background anchors covered (by ≥ `cover` of their area) by any of the regions into ignored ones. */
+function ignoreCoveredBackground(anchors: ArrayLike<number>, regions: ArrayLike<number>, cover: number, labels: Int32Array, ignoreMask: Float32Array): void {
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] !== BACKGROUND) continue;
+    const ax1 = anchors[i * 4];
+    const ay1 = anchors[i * 4 + 1];
+    const ax2 = anchors[i * 4 + 2];
+    const ay2 = anchors[i * 4 + 3];
+    const area = (ax2 - ax1) * (ay2 - ay1);
+    if (!(area > 0)) continue;
+    for (let r = 0; r < regions.length; r += 4) {
+      const w = Math.min(ax2, regions[r + 2]) - Math.max(ax1, regions[r]);
+      const h = Math.min(ay2, regions[r + 3]) - Math.max(ay1, regions[r + 1]);
+      if (w > 0 && h > 0 && w * h >= cover * area) {
+        labels[i] = IGNORE;
+        ignoreMask[i] = 1;
+        break;
+      }
+    }
+  }
 }

@@ -54,6 +54,8 @@ export interface AugmentedImage {
   pixels: Uint8Array;
   boxes: Box[];
   classIds: number[];
+  /** The image's ignore regions moved the same way (clipped; only those left wholly outside the frame are dropped). */
+  ignore: Box[];
   flipped: boolean;
 }
 
@@ -152,14 +154,17 @@ function sample(pixels: Uint8Array, size: number, x: number, y: number, k: numbe
 
 /** One image through (when `options.shift`) the domain-shift look, then flip, zoom and colour jitter. */
 export function augmentImage(
-  image: { pixels: Uint8Array; boxes: readonly Box[]; classIds: readonly number[] },
+  image: { pixels: Uint8Array; boxes: readonly Box[]; classIds: readonly number[]; ignore?: readonly Box[] },
   size: number,
   rng: SeededRng,
   options: AugmentOptions,
 ): AugmentedImage {
   const draw = drawAugment(size, rng, options);
+  const ignore = image.ignore ?? [];
   // The shift comes first, on the letterboxed image whose padding is still exact grey (it leaves padding alone).
-  const shifted = options.shift ? shiftImage(image.pixels, size, image.boxes, rng, options.shift) : image.pixels;
+  // Distractors keep off ignore regions too: those may hold objects.
+  const shifted = options.shift ? shiftImage(image.pixels, size, ignore.length === 0 ? image.boxes : [...image.boxes, ...ignore], rng, options.shift) : image.pixels;
   const { boxes, classIds } = augmentBoxes(image.boxes, image.classIds, size, draw, options.minVisible);
-  return { pixels: augmentPixels(shifted, size, draw), boxes, classIds, flipped: draw.flip };
+  const moved = augmentBoxes(ignore, new Array<number>(ignore.length).fill(0), size, draw, 0).boxes;
+  return { pixels: augmentPixels(shifted, size, draw), boxes, classIds, ignore: moved, flipped: draw.flip };
 }

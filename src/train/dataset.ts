@@ -28,6 +28,8 @@ export interface DatasetImage {
   /** Non-crowd ground-truth boxes in model-input pixels, with their 0-based class indices. */
   boxes: Box[];
   classIds: number[];
+  /** Crowd regions (`iscrowd: 1`) in model-input pixels: their background anchors are ignored, not trained as background. */
+  ignore: Box[];
 }
 
 export interface SkippedImage {
@@ -74,14 +76,17 @@ export async function loadCocoDataset(store: ObjectStore, annotationsKey: string
   const gt = await readCocoAnnotations(store, annotationsKey);
   const categories = categoryMap(gt.categories);
   const entries = options.limit ? gt.images.slice(0, options.limit) : gt.images;
-  const byImage = new Map<number, { boxes: Box[]; classIds: number[] }>();
+  const byImage = new Map<number, { boxes: Box[]; classIds: number[]; ignore: Box[] }>();
   for (const a of gt.annotations) {
-    // Crowd regions mark "many objects, unlabeled": neither positives nor background, so leave them out of training.
-    if (a.iscrowd === 1 || a.iscrowd === true) continue;
     const [x, y, w, h] = a.bbox;
     if (!(w > 0 && h > 0)) continue;
     let list = byImage.get(a.image_id);
-    if (!list) byImage.set(a.image_id, (list = { boxes: [], classIds: [] }));
+    if (!list) byImage.set(a.image_id, (list = { boxes: [], classIds: [], ignore: [] }));
+    // Crowd regions mark "objects here, not labeled one by one": neither positives nor background, so ignored.
+    if (a.iscrowd === 1 || a.iscrowd === true) {
+      list.ignore.push([x, y, x + w, y + h]);
+      continue;
+    }
     list.boxes.push([x, y, x + w, y + h]);
     list.classIds.push(categories.classOf(a.category_id));
   }
@@ -111,8 +116,9 @@ export async function loadCocoDataset(store: ObjectStore, annotationsKey: string
           }
           try {
             const { pixels, transform } = await decodeLetterboxed(bytes, inputSize, limits);
-            const gtBoxes = byImage.get(entry.id) ?? { boxes: [], classIds: [] };
-            return { id: entry.id, key, pixels, transform, boxes: gtBoxes.boxes.map((b) => toInputBox(b, transform)), classIds: gtBoxes.classIds };
+            const gtBoxes = byImage.get(entry.id) ?? { boxes: [], classIds: [], ignore: [] };
+            const boxes = gtBoxes.boxes.map((b) => toInputBox(b, transform));
+            return { id: entry.id, key, pixels, transform, boxes, classIds: gtBoxes.classIds, ignore: gtBoxes.ignore.map((b) => toInputBox(b, transform)) };
           } catch (err) {
             if (err instanceof ImageDecodeError) return skip(entry.id, key, `${err.reason}: ${err.message}`);
             throw err;
@@ -267,7 +273,7 @@ export function* packedTrainingBatches(dataset: DetectionDataset, batchSize: num
     if (options.augment) {
       const augment = options.augment;
       const augmented = picked.map((im) => augmentImage(im, size, rng, augment));
-      boxes = augmented.map((a) => ({ boxes: a.boxes, classIds: a.classIds }));
+      boxes = augmented.map((a) => ({ boxes: a.boxes, classIds: a.classIds, ignore: a.ignore }));
       flips.push(...augmented.map((a) => a.flipped));
       // The pixels already carry the flip.
       picked = picked.map((im, i) => ({ ...im, pixels: augmented[i].pixels }));
@@ -275,6 +281,7 @@ export function* packedTrainingBatches(dataset: DetectionDataset, batchSize: num
       boxes = picked.map((im, i) => ({
         boxes: flips[i] ? im.boxes.map((b) => flipBox(b, size)) : im.boxes,
         classIds: im.classIds,
+        ignore: flips[i] ? im.ignore.map((b) => flipBox(b, size)) : im.ignore,
       }));
     }
     const pixels = imagePixels(picked, size, options.augment ? undefined : flips);

@@ -2,12 +2,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { assignAnchors, type AnchorAssignment, type AssignOptions } from '../boxes/assign.ts';
 import type { AnchorSet } from '../boxes/anchors.ts';
-import type { Box } from '../boxes/box.ts';
+import { flattenBoxes, type Box } from '../boxes/box.ts';
 
 /** Ground truth (or teacher hard labels) of one image, in model-input pixels. */
 export interface ImageBoxes {
   boxes: readonly Box[];
   classIds: readonly number[];
+  /** Regions whose background anchors are ignored (COCO crowd boxes, uncertain pseudo-labels); see assignAnchors. */
+  ignore?: readonly Box[];
 }
 
 /** Loss targets for a batch; dispose with `disposeTargets`. */
@@ -31,7 +33,8 @@ export function buildTargets(anchors: AnchorSet, images: readonly ImageBoxes[], 
   images.forEach((image, i) => {
     const flat = new Float32Array(image.boxes.length * 4);
     image.boxes.forEach((bx, j) => flat.set(bx, j * 4));
-    const assignment: AnchorAssignment = assignAnchors(anchors.boxes, flat, image.classIds, numClasses, options);
+    const regions = image.ignore === undefined || image.ignore.length === 0 ? undefined : flattenBoxes(image.ignore);
+    const assignment: AnchorAssignment = assignAnchors(anchors.boxes, flat, image.classIds, numClasses, options, regions);
     cls.set(assignment.classTargets, i * a * numClasses);
     box.set(assignment.boxTargets, i * a * 4);
     pos.set(assignment.positiveMask, i * a);

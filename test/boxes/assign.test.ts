@@ -186,3 +186,27 @@ test('invalid inputs are rejected', () => {
   assert.throws(() => assignAnchors(anchors, gt, [0], 3, { posIou: 0.4, negIou: 0.5 }), /negIou/);
   assert.throws(() => assignAnchors(anchors, gt, [0], 0), /numClasses/);
 });
+
+test('ignore regions: background anchors mostly inside one are ignored; positives and the ignore band stay as they were', () => {
+  const gt = new Float32Array([0, 0, 10, 10]);
+  // Anchor 0 matches the box; 1 lies wholly in the region; 2 half in it (0.5 of its area); 3 an eighth in it; 4 far away.
+  const anchors = new Float32Array([0, 0, 10, 10, 40, 40, 50, 50, 55, 40, 65, 50, 57.5, 45, 67.5, 55, 90, 90, 100, 100]);
+  const region = new Float32Array([30, 30, 60, 50]);
+  const r = assignAnchors(anchors, gt, [1], 2, {}, region);
+  assert.deepEqual(Array.from(r.labels), [1, IGNORE, IGNORE, BACKGROUND, BACKGROUND]);
+  assert.deepEqual(Array.from(r.ignoreMask), [0, 1, 1, 0, 0]);
+  assertConsistent(r, anchors, gt, [1]);
+  // A region over the positive anchor does not take it away.
+  const over = assignAnchors(anchors, gt, [1], 2, {}, new Float32Array([0, 0, 20, 20]));
+  assert.equal(over.labels[0], 1);
+  assert.equal(over.numPositive, 1);
+  // A stricter cover keeps the half-covered anchor as background.
+  const strict = assignAnchors(anchors, gt, [1], 2, { ignoreRegionCover: 0.9 }, region);
+  assert.deepEqual(Array.from(strict.labels), [1, IGNORE, BACKGROUND, BACKGROUND, BACKGROUND]);
+  // Without any box (an image whose only detections were uncertain), the regions still apply.
+  const none = assignAnchors(anchors, new Float32Array(0), [], 2, {}, region);
+  assert.deepEqual(Array.from(none.labels), [BACKGROUND, IGNORE, IGNORE, BACKGROUND, BACKGROUND]);
+  assert.equal(none.numPositive, 0);
+  assert.throws(() => assignAnchors(anchors, gt, [1], 2, { ignoreRegionCover: 0 }, region), /ignoreRegionCover/);
+  assert.throws(() => assignAnchors(anchors, gt, [1], 2, {}, new Float32Array(3)), /ignoreRegions/);
+});

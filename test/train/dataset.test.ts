@@ -17,6 +17,7 @@ import {
   type DetectionDataset,
   type TrainBatch,
 } from '../../src/train/dataset.ts';
+import { augmentPreset } from '../../src/train/augment.ts';
 import { SeededRng } from '../../src/train/rng.ts';
 import { cocoOf, makeScenes, renderJpeg, tempStore, TINY_DETECTOR, writeSplit, type TempStore } from './fixtures.ts';
 
@@ -67,7 +68,7 @@ test('the pixels under a mapped box show that box\'s colour (boxes and pixels ar
   }
 });
 
-test('missing, corrupt and nameless images are skipped and counted, crowd and empty boxes dropped', async () => {
+test('missing, corrupt and nameless images are skipped and counted; crowd boxes become ignore regions, empty boxes are dropped', async () => {
   const good = makeScenes(3, 100);
   const coco = cocoOf(good, (im) => (im.id === 102 ? undefined : `images/${im.id}.jpg`));
   coco.images.push({ id: 200, width: 10, height: 10, file_name: 'images/missing.jpg' });
@@ -88,6 +89,60 @@ test('missing, corrupt and nameless images are skipped and counted, crowd and em
   assert.ok(warnings.some((w) => /skipped 3 unusable/.test(w)), warnings.join('; '));
   // Image 100 keeps only its real object: the crowd region and the zero-width box are not targets.
   assert.equal(ds.images[0].boxes.length, good[0].objects.length);
+  // The crowd region is kept apart, in input pixels, and no other image has one.
+  assert.deepEqual(ds.images[0].ignore, [toInputBox([1, 1, 31, 31], ds.images[0].transform)]);
+  assert.deepEqual(ds.images[1].ignore, []);
+});
+
+test('a crowd region reaches the loss targets as ignored anchors, mirrored with a flipped image and moved by the strong preset', async () => {
+  // A portrait scene with one object in its upper half; the region is the lower left quarter, which mirrors to the lower right.
+  const scene = makeScenes(2, 300)[1];
+  assert.ok(scene.objects.length === 1 && scene.objects[0].bbox[1] + scene.objects[0].bbox[3] < scene.height / 2);
+  const coco = cocoOf([scene]);
+  coco.annotations.push({ id: 990, image_id: scene.id, category_id: 3, bbox: [0, (scene.height * 5) / 8, scene.width / 2, (scene.height * 3) / 8], iscrowd: 1 });
+  await tmp.store.put(`crowd/images/${scene.id}.jpg`, await renderJpeg(scene));
+  await tmp.store.put('crowd/annotations.json', JSON.stringify(coco));
+  const ds = await loadCocoDataset(tmp.store, 'crowd/annotations.json', { inputSize: SIZE });
+  const [region] = ds.images[0].ignore;
+  const plain = await loadCocoDataset(tmp.store, 'crowd/annotations.json', { inputSize: SIZE });
+  plain.images[0].ignore = [];
+
+  const ignoredOf = async (d: DetectionDataset, options: Partial<Parameters<typeof trainingBatches>[3]>, seed: number) => {
+    const batch = trainingBatches(d, 1, new SeededRng(seed), { anchors, shuffleSeed: 1, ...options }).next().value;
+    const valid = await batch.targets.valid.data();
+    const positive = await batch.targets.positive.data();
+    const out = { ignored: [] as number[], positives: Array.from(positive), boxes: batch.boxes[0], flipped: batch.flipped[0] };
+    valid.forEach((v, k) => v === 0 && out.ignored.push(k));
+    disposeBatch(batch);
+    return out;
+  };
+  const covered = (box: readonly number[], k: number): boolean => {
+    const [x1, y1, x2, y2] = Array.from(anchors.boxes.subarray(k * 4, k * 4 + 4));
+    const w = Math.min(x2, box[2]) - Math.max(x1, box[0]);
+    const h = Math.min(y2, box[3]) - Math.max(y1, box[1]);
+    return w > 0 && h > 0 && w * h >= 0.5 * (x2 - x1) * (y2 - y1);
+  };
+  for (const [options, seeds] of [[{ flip: true }, [1, 2, 3, 4, 5, 6, 7, 8]], [{ augment: augmentPreset('strong') }, [5, 6]]] as const) {
+    let sawFlip = false;
+    let seedsIgnoring = 0;
+    for (const seed of seeds) {
+      const withRegion = await ignoredOf(ds, options, seed);
+      const without = await ignoredOf(plain, options, seed);
+      sawFlip ||= withRegion.flipped;
+      // Same draws, same positives: the region only turns background anchors into ignored ones, those it covers.
+      assert.deepEqual(withRegion.positives, without.positives);
+      const extra = withRegion.ignored.filter((k) => !without.ignored.includes(k));
+      // A zoom may shrink the region below half an anchor, or push it out of the frame; a flip never does.
+      if ('flip' in options) assert.ok(extra.length > 0, `seed ${seed}: the region ignores some anchors`);
+      if (extra.length > 0) seedsIgnoring++;
+      const moved = withRegion.boxes.ignore?.[0];
+      assert.ok(moved !== undefined);
+      if ('flip' in options) assert.deepEqual(moved, withRegion.flipped ? flipBox(region, SIZE) : region);
+      for (const k of extra) assert.ok(covered(moved, k), `seed ${seed}: anchor ${k} is ignored but not covered by the region`);
+    }
+    if ('flip' in options) assert.ok(sawFlip, 'a flipped draw was seen');
+    assert.ok(seedsIgnoring > 0, 'some draws keep the region big enough to ignore anchors');
+  }
 });
 
 test('positions format and parse; a bad one is refused', () => {
