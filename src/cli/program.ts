@@ -1,6 +1,7 @@
 // The `distillery` command tree; each subcommand is documented by its --help.
 import { Command, CommanderError } from 'commander';
 import { adwStatsCommand } from './adw_stats.ts';
+import { pseudoLabelCommand } from './pseudo_label.ts';
 import { corpusCommand } from './corpus.ts';
 import { detectCommand } from './detect.ts';
 import { dlqCommand } from './dlq.ts';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   program.addCommand(experimentCommand());
   program.addCommand(filterCurveCommand());
   program.addCommand(adwStatsCommand());
+  program.addCommand(pseudoLabelCommand());
   program.addCommand(experimentCellCommand(), { hidden: true });
   return program;
 }

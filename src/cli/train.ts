@@ -34,7 +34,8 @@ export interface TrainFlags {
   resume?: boolean;
   store?: string;
   out?: string;
-  labeled?: string;
+  /** Annotation keys of the training splits (repeatable: trained as one split). */
+  labeled?: string[];
   test?: string;
   seed?: number;
   augment?: string;
@@ -49,8 +50,8 @@ export interface TrainPlan {
   detector: DetectorConfig;
   store: ObjectStore;
   backend: BackendName;
-  /** Annotation keys of the labeled and held-out splits. */
-  labeled: string;
+  /** Annotation keys of the training splits (several are trained as one) and of the held-out split. */
+  labeled: string[];
   test?: string;
   /** Prefix of the final model (model.json); checkpoints go under `<out>/training`. */
   out: string;
@@ -115,7 +116,11 @@ export function trainCommand(io: TrainCommandIo = { stdout: process.stdout, stde
     .option('--resume', 'continue from <out>/training/latest.json')
     .option('--store <dir>', 'local object-store directory [the topology\'s store]')
     .option('--out <prefix>', 'store prefix of the trained model [teacher: the teacher stage\'s checkpoint; student: <student checkpointPrefix>-labeled-only]')
-    .option('--labeled <key>', 'COCO annotations of the training split [the labeled ingest stage\'s]')
+    .option(
+      '--labeled <key>',
+      'COCO annotations of the training split; repeat it to train on several as one, e.g. the labeled split plus the output of `distillery pseudo-label` (crowd boxes are ignored regions) [the labeled ingest stage\'s]',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .option('--test <key>', 'COCO annotations of the held-out split [the student stage\'s evalAnnotations]')
     .option('--seed <n>', 'seed of shuffling and augmentation', parseInteger)
     .option('--augment <preset>', 'augmentation: none | flip | strong (zoom + colour jitter) | shift (strong + the unlabeled domain\'s look) [teacher: strong, student: flip]')
@@ -155,8 +160,9 @@ export function planTraining(topology: CompiledTopology, role: TrainRole, flags:
   const defaults = student?.kind === 'student' ? student.options : FALLBACK;
   const labeledStage = topology.stages.find((s) => s.kind === 'ingest' && s.options.split === 'labeled');
   const testStage = topology.stages.find((s) => s.kind === 'ingest' && s.options.split === 'test');
-  const labeled = flags.labeled ?? (labeledStage?.kind === 'ingest' ? labeledStage.options.annotations : undefined);
-  if (!labeled) throw new Error(`${topology.source}: no labeled split (an ingest stage with split: labeled and annotations); pass --labeled <key>`);
+  const fromTopology = labeledStage?.kind === 'ingest' ? labeledStage.options.annotations : undefined;
+  const labeled = flags.labeled !== undefined && flags.labeled.length > 0 ? flags.labeled : fromTopology !== undefined ? [fromTopology] : [];
+  if (labeled.length === 0) throw new Error(`${topology.source}: no labeled split (an ingest stage with split: labeled and annotations); pass --labeled <key>`);
   const test = flags.test ?? (student?.kind === 'student' && student.options.evalAnnotations ? student.options.evalAnnotations : testStage?.kind === 'ingest' ? testStage.options.annotations : undefined);
 
   let out = flags.out;
@@ -264,7 +270,7 @@ export async function runTraining(plan: TrainPlan, io: TrainCommandIo, options: 
     }
     // Provenance in model.json: a fine-tuned model says what it started from and how its images were augmented.
     const provenance = { augment: plan.augmentName, ...(plan.initFrom !== undefined ? { initFrom: plan.initFrom } : {}) };
-    await saveDetector(result.detector, plan.store, plan.out, { trainedSteps: result.step, labeled: plan.labeled, AP: result.metrics?.AP ?? null, ...provenance });
+    await saveDetector(result.detector, plan.store, plan.out, { trainedSteps: result.step, labeled: plan.labeled.length === 1 ? plan.labeled[0] : plan.labeled, AP: result.metrics?.AP ?? null, ...provenance });
     io.stdout.write(`model saved to ${plan.store.describe()}/${plan.out}/model.json (checkpoints under ${plan.checkpointPrefix}/)\n`);
     if (result.metrics) {
       io.stdout.write(`COCO evaluation on ${plan.test} (${result.metrics.numImages} images):\n${formatCocoSummary(result.metrics)}\n\n${formatCocoPerCategory(result.metrics)}\n`);

@@ -10,7 +10,7 @@ import { decodeLetterboxed, DEFAULT_DECODE_LIMITS, ImageDecodeError, toInputBox,
 import { ObjectNotFoundError, type ObjectStore } from '../io/object_store.ts';
 import { preprocessImages } from '../model/detector.ts';
 import type { Logger } from '../util/logger.ts';
-import { categoryMap, type CategoryMap } from '../eval/coco_categories.ts';
+import { categoryMap, sameCategories, type CategoryMap } from '../eval/coco_categories.ts';
 import { augmentImage, type AugmentOptions } from './augment.ts';
 import { mixSeed, SeededRng } from './rng.ts';
 import { batchTensors, type PackedBatch } from './packed_batch.ts';
@@ -134,6 +134,37 @@ export async function loadCocoDataset(store: ObjectStore, annotationsKey: string
     logger?.warn({ annotations: annotationsKey, skipped: skipped.length, loaded: images.length }, `skipped ${skipped.length} unusable image(s)`);
   }
   return { annotationsKey, inputSize, categories, gt, images, skipped };
+}
+
+/**
+ * Several splits trained as one (e.g. the labeled images and pseudo-labeled unlabeled ones): same input size and
+ * categories required. Image and annotation ids of each later split are shifted past the earlier ones', in the
+ * images and in `gt` alike, so the merged split is still one valid COCO set.
+ */
+export function mergeDatasets(datasets: readonly DetectionDataset[]): DetectionDataset {
+  if (datasets.length === 0) throw new RangeError('mergeDatasets: no split to merge');
+  if (datasets.length === 1) return datasets[0];
+  const [first] = datasets;
+  const gt: CocoGroundTruth = { images: [], annotations: [], categories: first.gt.categories };
+  const images: DatasetImage[] = [];
+  const skipped: SkippedImage[] = [];
+  let imageBase = 0;
+  let annotationBase = 0;
+  for (const d of datasets) {
+    if (d.inputSize !== first.inputSize) throw new Error(`${d.annotationsKey} is letterboxed to ${d.inputSize} px, ${first.annotationsKey} to ${first.inputSize} px`);
+    if (!sameCategories(d.categories, first.categories)) {
+      throw new Error(`${d.annotationsKey} has categories [${d.categories.categoryIds.join(', ')}], ${first.annotationsKey} [${first.categories.categoryIds.join(', ')}]: they cannot be trained as one split`);
+    }
+    const base = imageBase;
+    const annBase = annotationBase;
+    gt.images.push(...d.gt.images.map((im) => ({ ...im, id: im.id + base })));
+    gt.annotations.push(...d.gt.annotations.map((a) => ({ ...a, id: a.id + annBase, image_id: a.image_id + base })));
+    images.push(...d.images.map((im) => ({ ...im, id: im.id + base })));
+    skipped.push(...d.skipped.map((sk) => ({ ...sk, id: sk.id + base })));
+    imageBase += Math.max(0, ...d.gt.images.map((im) => im.id));
+    annotationBase += Math.max(0, ...d.gt.annotations.map((a) => a.id));
+  }
+  return { annotationsKey: datasets.map((d) => d.annotationsKey).join(' + '), inputSize: first.inputSize, categories: first.categories, gt, images, skipped };
 }
 
 /**

@@ -16,6 +16,7 @@ import { loadCheckpoint, readLatest, restoreOptimizer, saveCheckpoint, type Chec
 import {
   formatPosition,
   loadCocoDataset,
+  mergeDatasets,
   packedTrainingBatches,
   parsePosition,
   START_POSITION,
@@ -36,8 +37,11 @@ export interface SupervisedTrainOptions {
   detector: DetectorConfig;
   /** Start from the weights saved under this prefix instead of a random initialization (ignored when resuming). */
   initFrom?: string;
-  /** Labeled split: an annotation key in `store`, or a split already loaded at the detector's input size. */
-  labeled: string | DetectionDataset;
+  /**
+   * Labeled split: an annotation key in `store`, several trained as one (e.g. with a pseudo-labeled split from
+   * `distillery pseudo-label`), or a split already loaded at the detector's input size.
+   */
+  labeled: string | readonly string[] | DetectionDataset;
   /** Held-out split for periodic and final COCO evaluation (optional). */
   test?: string | DetectionDataset;
   /** Total optimizer steps of the run (a resumed run continues up to this). */
@@ -151,7 +155,9 @@ export async function trainSupervised(options: SupervisedTrainOptions): Promise<
   let trainer: DetectorTrainer | undefined;
   try {
     const config = detector.config;
-    const labeled = await resolveSplit(options, options.labeled, 'labeled', config, logger, emit);
+    const labeledSplits = splitList(options.labeled);
+    if (labeledSplits.length === 0) throw new Error('no labeled split to train on');
+    const labeled = mergeDatasets(await Promise.all(labeledSplits.map((split) => resolveSplit(options, split, 'labeled', config, logger, emit))));
     const test = options.test === undefined ? undefined : await resolveSplit(options, options.test, 'test', config, logger, emit);
     if (test && !sameCategories(labeled.categories, test.categories)) {
       throw new Error(`${labeled.annotationsKey} and ${test.annotationsKey} have different categories`);
@@ -244,6 +250,10 @@ export async function trainSupervised(options: SupervisedTrainOptions): Promise<
     await trainer?.close();
     optimizer.dispose();
   }
+}
+
+function splitList(labeled: SupervisedTrainOptions['labeled']): Array<string | DetectionDataset> {
+  return typeof labeled === 'string' ? [labeled] : 'images' in labeled ? [labeled] : [...labeled];
 }
 
 async function resolveSplit(

@@ -5,13 +5,14 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { initBackend } from '../../src/backend/backend.ts';
 import { uploadDirectory } from '../../src/cli/store.ts';
+import { runPseudoLabel } from '../../src/cli/pseudo_label.ts';
 import { planTraining, trainCommand, type TrainCommandIo } from '../../src/cli/train.ts';
 import { LocalStore } from '../../src/io/local_store.ts';
 import { S3Store } from '../../src/io/s3_store.ts';
 import { compileTopology } from '../../src/topology/index.ts';
 import { readLatest } from '../../src/train/checkpoint.ts';
 import { useTestBucket } from '../helpers/s3.ts';
-import { makeScenes, tempStore, writeSplit, type TempStore } from './fixtures.ts';
+import { makeScenes, renderJpeg, tempStore, writeSplit, type TempStore } from './fixtures.ts';
 
 let tmp: TempStore;
 let topologyFile: string;
@@ -138,7 +139,7 @@ test('plans take the topology\'s settings, flags win, and missing pieces are nam
   const plan = planTraining(topology, 'teacher', { topology: 'tiny.yaml' });
   assert.equal(plan.out, 'models/teacher');
   assert.equal(plan.checkpointPrefix, 'models/teacher/training');
-  assert.equal(plan.labeled, 'corpus/labeled/annotations.json');
+  assert.deepEqual(plan.labeled, ['corpus/labeled/annotations.json']);
   assert.equal(plan.test, 'corpus/test/annotations.json');
   assert.deepEqual([plan.steps, plan.batchSize, plan.learningRate, plan.warmupSteps, plan.checkpointEvery], [4, 3, 0.01, 1, 2]);
   assert.equal(plan.detector.name, 'teacher');
@@ -162,7 +163,48 @@ test('plans take the topology\'s settings, flags win, and missing pieces are nam
 
   const noLabeled = compileTopology(topologyYaml(tmp.root).replace(/ {2}- name: ingest-labeled\n.*\n.*\n/, ''), 'bare.yaml', { env: {} });
   assert.throws(() => planTraining(noLabeled, 'teacher', { topology: 'bare.yaml' }), /bare\.yaml: no labeled split .* pass --labeled <key>/);
-  assert.equal(planTraining(noLabeled, 'teacher', { topology: 'bare.yaml', labeled: 'k.json' }).labeled, 'k.json');
+  assert.deepEqual(planTraining(noLabeled, 'teacher', { topology: 'bare.yaml', labeled: ['k.json'] }).labeled, ['k.json']);
+});
+
+test('self-training: pseudo-label writes a teacher\'s detections next to the images; train takes it beside the labeled split', async () => {
+  await run(['teacher', '--topology', topologyFile, '--steps', '2', '--out', 'self/teacher']);
+  const unlabeled = makeScenes(4, 60);
+  await writeSplit(tmp.store, 'corpus/unlabeled', unlabeled);
+  await tmp.store.put('corpus/unlabeled/images/broken.jpg', (await renderJpeg(unlabeled[0])).subarray(0, 30));
+  const b = buffers();
+  // The tiny teacher scores about its prior (0.01): thresholds around it give both objects and regions.
+  const flags = { topology: topologyFile, model: 'self/teacher', out: 'corpus/unlabeled/pseudo.json', threshold: 0.0105, ignoreFrom: 0.0095, batchSize: 2 };
+  const summary = await runPseudoLabel(['corpus/unlabeled/images/'], flags, b.io);
+  assert.equal(summary.images, 4);
+  assert.equal(summary.errors, 1);
+  assert.match(b.err(), /error: corpus\/unlabeled\/images\/broken\.jpg: /);
+  assert.match(b.out(), new RegExp(`pseudo-label: 4 images, ${summary.withObjects} with objects .* ${summary.objects} objects, ${summary.ignoreRegions} ignore regions, 1 unreadable`));
+  const file = JSON.parse(new TextDecoder().decode(await tmp.store.get('corpus/unlabeled/pseudo.json'))) as {
+    images: Array<{ id: number; file_name: string }>;
+    annotations: Array<{ image_id: number; category_id: number; iscrowd: number; score: number }>;
+    categories: Array<{ id: number }>;
+    info: { model: string; threshold: number };
+  };
+  assert.deepEqual(file.images.map((im) => im.file_name).sort(), unlabeled.map((im) => `images/${im.id}.jpg`).sort());
+  assert.deepEqual(file.categories.map((c) => c.id).sort((x, y) => x - y), [3, 7]);
+  assert.deepEqual([file.info.model, file.info.threshold], ['self/teacher', 0.0105]);
+  assert.ok(summary.objects > 0 && summary.ignoreRegions > 0, `objects ${summary.objects}, regions ${summary.ignoreRegions}: pick thresholds around the tiny model's scores`);
+  for (const a of file.annotations) {
+    assert.ok(a.iscrowd === 0 ? a.score >= 0.0105 : a.score >= 0.0095 && a.score < 0.0105, JSON.stringify(a));
+    assert.ok([3, 7].includes(a.category_id));
+  }
+
+  const trained = await run(['teacher', '--topology', topologyFile, '--steps', '2', '--init-from', 'self/teacher', '--out', 'self/adapted',
+    '--labeled', 'corpus/labeled/annotations.json', '--labeled', 'corpus/unlabeled/pseudo.json']);
+  assert.match(trained.err, /labeled split: 5 images/);
+  assert.match(trained.err, /labeled split: 4 images/);
+  assert.match(trained.out, /teacher: step 2\/2/);
+  const card = JSON.parse(new TextDecoder().decode(await tmp.store.get('self/adapted/model.json'))) as { userDefinedMetadata: { distillery: { labeled: unknown } } };
+  assert.deepEqual(card.userDefinedMetadata.distillery.labeled, ['corpus/labeled/annotations.json', 'corpus/unlabeled/pseudo.json']);
+
+  // Images outside the annotation file's folder cannot be named relative to it; the thresholds must be ordered.
+  await assert.rejects(runPseudoLabel(['corpus/labeled/images/'], flags, buffers().io), /must be objects of the store under the folder of --out/);
+  await assert.rejects(runPseudoLabel(['corpus/unlabeled/images/'], { ...flags, ignoreFrom: 0.2 }, buffers().io), /--ignore-from 0.2 must be below the threshold 0.0105/);
 });
 
 test('plans open the topology\'s S3 store; --store <dir> still overrides it with a local one', () => {
