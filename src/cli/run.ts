@@ -1,7 +1,7 @@
 // `distillery run all`: the main job — corpus, teacher, pipeline, baseline, evaluation and the run report.
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { initBackend } from '../backend/backend.ts';
-import { BASELINE_START_LEARNING_RATE, DEFAULT_STUDENT_INIT, formatBackend, runMainJob, STUDENT_INITS, type StudentInit } from '../runner/main_job.ts';
+import { BASELINE_START_LEARNING_RATE, DEFAULT_STUDENT_INIT, formatBackend, parseStudentInit, runMainJob, type StudentInit } from '../runner/main_job.ts';
 import { startProcessObservability, type ProcessObservability } from '../observability/index.ts';
 import { runStageProcess, stageByName } from '../runner/stage_process.ts';
 import { describeTopology, loadTopology } from '../topology/index.ts';
@@ -77,8 +77,14 @@ export function runCommand(io: TrainCommandIo = { stdout: process.stdout, stderr
     .addOption(
       new Option(
         '--student-init <from>',
-        `the distilled student starts from random weights, or from the labeled-only baseline (trained first, same steps; peak learning rate ${BASELINE_START_LEARNING_RATE} unless the student's initLearningRate is set) [${DEFAULT_STUDENT_INIT} with a step budget and a baseline, else random]`,
-      ).choices(STUDENT_INITS),
+        `random | baseline | <model prefix>: the distilled student starts from random weights, from the labeled-only baseline (trained first, same steps), or from a saved model of its architecture in the store (e.g. runs/<id>/baseline of an earlier run; with --no-baseline nothing is retrained); from a model, its peak learning rate is ${BASELINE_START_LEARNING_RATE} unless the student's initLearningRate is set [${DEFAULT_STUDENT_INIT} with a step budget and a baseline, else random]`,
+      ).argParser((text: string) => {
+        try {
+          return parseStudentInit(text);
+        } catch (err) {
+          throw new InvalidArgumentError((err as Error).message);
+        }
+      }),
     )
     .option('--status-every <seconds>', 'run <stage>: print the stage counters every n seconds (0 = off)', parseNonNegative, 10)
     .option('--metrics-port <n>', 'serve /metrics, /healthz, /readyz on this port (0 = off) [DISTILLERY_METRICS_PORT, else the topology observability.port, 9464]', parsePort);

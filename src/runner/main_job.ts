@@ -41,9 +41,19 @@ export const GRID_IMAGES = 8;
 /** Without a TTY, one progress line per this many milliseconds. */
 const LOG_INTERVAL_MS = 10_000;
 
-/** Where the distilled student's weights start: random, or the labeled-only baseline of the same run (trained first). */
+/**
+ * Where the distilled student's weights start: random, the labeled-only baseline of the same run (trained first), or a
+ * saved model of the student's architecture (`{ model: <store prefix> }`, e.g. an earlier run's baseline or student).
+ */
 export const STUDENT_INITS = ['random', 'baseline'] as const;
-export type StudentInit = (typeof STUDENT_INITS)[number];
+export type StudentInit = (typeof STUDENT_INITS)[number] | { model: string };
+
+/** `random`, `baseline`, or any other text as the store prefix of a saved model (`--student-init`). */
+export function parseStudentInit(text: string): StudentInit {
+  const value = text.trim();
+  if (value === '') throw new Error("--student-init needs 'random', 'baseline' or the store prefix of a saved model");
+  return (STUDENT_INITS as readonly string[]).includes(value) ? (value as (typeof STUDENT_INITS)[number]) : { model: value.replace(/\/+$/, '') };
+}
 /** The baseline start gave the higher distilled AP in the main job (docs/results.md, "Student initialised from the labeled-only baseline"). */
 export const DEFAULT_STUDENT_INIT: StudentInit = 'baseline';
 /**
@@ -103,7 +113,8 @@ export async function runMainJob(options: MainJobOptions): Promise<MainJobResult
   const baselinePrefix = `runs/${runId}/baseline`;
   const compiled = await compileWithSteps(options.topologyFile, env, options.overrides ?? [], options.steps, undefined);
   const studentInit = chooseStudentInit(options.studentInit, stageOf(compiled, 'student').options.steps, options.baseline ?? true);
-  const topology = studentInit === 'baseline' ? await compileWithSteps(options.topologyFile, env, options.overrides ?? [], options.steps, baselinePrefix) : compiled;
+  const initPrefix = studentInit === 'baseline' ? baselinePrefix : typeof studentInit === 'object' ? studentInit.model : undefined;
+  const topology = initPrefix !== undefined ? await compileWithSteps(options.topologyFile, env, options.overrides ?? [], options.steps, initPrefix) : compiled;
   const student = stageOf(topology, 'student');
   const teacher = stageOf(topology, 'teacher');
   const labeledStage = topology.stages.find((s) => s.kind === 'ingest' && s.options.split === 'labeled');
@@ -116,6 +127,9 @@ export async function runMainJob(options: MainJobOptions): Promise<MainJobResult
   io.stdout.write(`${describeTopology(topology)}\n\nrun ${runId}\n`);
 
   const store = options.store ?? openStore(topology);
+  if (typeof studentInit === 'object' && !(await savedModelAt(store, studentInit.model))) {
+    throw new Error(`--student-init ${studentInit.model}: no saved model there in ${store.describe()} (neither model.json nor a checkpoint's latest.json)`);
+  }
   const manifest = await ensureCorpus(store, options.corpus ?? {}, io);
   await ensureTeacher(store, teacher.options.checkpoint, options.bundledTeacherDir ?? BUNDLED_TEACHER_DIR, options.topologyFile);
 
@@ -248,6 +262,10 @@ export function chooseStudentInit(requested: StudentInit | undefined, steps: num
     if (steps === 0) throw new Error("--student-init baseline trains the baseline before the student, so it needs the student's step budget: pass --steps N (a continuous student has none)");
   }
   return requested ?? (baseline && steps > 0 ? DEFAULT_STUDENT_INIT : 'random');
+}
+
+async function savedModelAt(store: ObjectStore, prefix: string): Promise<boolean> {
+  return (await store.head(joinKey(prefix, 'model.json'))) !== undefined || (await store.head(joinKey(prefix, 'latest.json'))) !== undefined;
 }
 
 /** How the report names the distilled student's start: the run's baseline, another saved model, or random weights. */

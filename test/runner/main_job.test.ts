@@ -9,7 +9,7 @@ import { initBackend } from '../../src/backend/backend.ts';
 import { readCocoAnnotations } from '../../src/corpus/index.ts';
 import { LocalStore } from '../../src/io/local_store.ts';
 import type { MetricsJson } from '../../src/report/index.ts';
-import { BASELINE_START_LEARNING_RATE, chooseStudentInit, runMainJob, stageOf } from '../../src/runner/main_job.ts';
+import { BASELINE_START_LEARNING_RATE, chooseStudentInit, parseStudentInit, runMainJob, stageOf } from '../../src/runner/main_job.ts';
 import { compileTopology } from '../../src/topology/index.ts';
 import { disposeLayersModel } from '../../src/model/detector.ts';
 import { loadCheckpoint } from '../../src/train/checkpoint.ts';
@@ -116,7 +116,7 @@ test('run all: generates the corpus, copies the bundled teacher, distils, trains
   }
 });
 
-test('run all --student-init baseline: the baseline trains first, the distilled student starts from its weights and says so', async () => {
+test('run all --student-init baseline: the baseline trains first, the distilled student starts from its weights and says so; a later run starts from that saved model', async () => {
   await initBackend('wasm');
   const root = await mkdtemp(path.join(os.tmpdir(), 'distillery-main-init-'));
   try {
@@ -168,6 +168,17 @@ test('run all --student-init baseline: the baseline trains first, the distilled 
     assert.deepEqual(metrics.models.distilled.init, init);
     assert.ok(stdout.text.includes('distilled student initialised from: the labeled-only baseline (runs/from-baseline/baseline)'), stdout.text);
     assert.ok((await readFile(result.paths.html, 'utf8')).includes('The distilled student started from the labeled-only baseline (runs/from-baseline/baseline).'));
+
+    // A later run starts from that saved baseline without retraining one (e.g. a long run after a short one).
+    await assert.rejects(runMainJob({ ...base, runId: 'from-missing', studentInit: { model: 'runs/nothing/here' }, baseline: false }), /--student-init runs\/nothing\/here: no saved model there/);
+    const later = await runMainJob({ ...base, runId: 'from-model', studentInit: { model: 'runs/from-baseline/baseline' }, baseline: false, io: { stdout: sink(), stderr: sink() } });
+    const laterCheckpoint = await loadCheckpoint(store, 'runs/from-model/student');
+    assert.ok(laterCheckpoint);
+    disposeLayersModel(laterCheckpoint.detector.model);
+    assert.equal(laterCheckpoint.state.extra?.initFrom, 'runs/from-baseline/baseline');
+    assert.deepEqual(later.report.models.distilled.init, { from: 'model', key: 'runs/from-baseline/baseline' });
+    assert.equal(later.report.models.baseline.history.steps.length, 0, '--no-baseline: no baseline trained');
+    assertClose(peak(later.report.models.distilled.history.steps), BASELINE_START_LEARNING_RATE, 'student from a saved model');
   } finally {
     await rm(root, { recursive: true, force: true });
   }
@@ -184,4 +195,7 @@ test('the default start is the baseline where there is one to train first (a ste
   assert.equal(chooseStudentInit('random', 2000, true), 'random');
   assert.throws(() => chooseStudentInit('baseline', 2000, false), /drop --no-baseline/);
   assert.throws(() => chooseStudentInit('baseline', 0, true), /pass --steps N/);
+  assert.deepEqual(chooseStudentInit({ model: 'runs/a/baseline' }, 0, false), { model: 'runs/a/baseline' }, 'a saved model needs neither');
+  assert.deepEqual([parseStudentInit('random'), parseStudentInit('baseline'), parseStudentInit('runs/a/baseline/')], ['random', 'baseline', { model: 'runs/a/baseline' }]);
+  assert.throws(() => parseStudentInit(' '), /needs 'random', 'baseline' or the store prefix/);
 });
