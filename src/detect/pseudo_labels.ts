@@ -54,6 +54,8 @@ export class PseudoLabelWriter {
     this.images.push({ id: imageId, file_name: input.fileName, width: input.width, height: input.height });
     this.counts.images++;
     let objects = 0;
+    // Class-wise NMS leaves the same box once per class; a region ignores anchors whatever the class, so once is enough.
+    const regions = new Set<string>();
     for (const d of input.detections) {
       const object = d.score >= this.options.threshold;
       if (!object && !(this.options.ignoreFrom !== undefined && d.score >= this.options.ignoreFrom)) continue;
@@ -64,6 +66,11 @@ export class PseudoLabelWriter {
       const h = y2 - y1;
       if (!(w > 0 && h > 0)) continue;
       const bbox: [number, number, number, number] = [round2(x1), round2(y1), round2(w), round2(h)];
+      if (!object) {
+        const key = bbox.join(',');
+        if (regions.has(key)) continue;
+        regions.add(key);
+      }
       this.annotations.push({ id: this.annotations.length + 1, image_id: imageId, category_id: categoryId, bbox, area: round2(w * h), iscrowd: object ? 0 : 1, score: d.score });
       if (object) objects++;
       else this.counts.ignoreRegions++;

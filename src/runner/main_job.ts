@@ -24,6 +24,7 @@ import type { StudentRunningStage } from '../stages/student/run_student.ts';
 import { describeTopology, loadTopology, type Env } from '../topology/index.ts';
 import type { CompiledTopology, StageConfig } from '../topology/types.ts';
 import { loadCheckpoint } from '../train/checkpoint.ts';
+import { savedModelDir } from '../train/init_from.ts';
 import { loadCocoDataset, type DetectionDataset } from '../train/dataset.ts';
 import { planTraining, runTraining, type TrainCommandIo } from '../cli/train.ts';
 import { waitForMessages } from '../transport/transport.ts';
@@ -127,7 +128,7 @@ export async function runMainJob(options: MainJobOptions): Promise<MainJobResult
   io.stdout.write(`${describeTopology(topology)}\n\nrun ${runId}\n`);
 
   const store = options.store ?? openStore(topology);
-  if (typeof studentInit === 'object' && !(await savedModelAt(store, studentInit.model))) {
+  if (typeof studentInit === 'object' && (await savedModelDir(store, studentInit.model)) === undefined) {
     throw new Error(`--student-init ${studentInit.model}: no saved model there in ${store.describe()} (neither model.json nor a checkpoint's latest.json)`);
   }
   const manifest = await ensureCorpus(store, options.corpus ?? {}, io);
@@ -262,10 +263,6 @@ export function chooseStudentInit(requested: StudentInit | undefined, steps: num
     if (steps === 0) throw new Error("--student-init baseline trains the baseline before the student, so it needs the student's step budget: pass --steps N (a continuous student has none)");
   }
   return requested ?? (baseline && steps > 0 ? DEFAULT_STUDENT_INIT : 'random');
-}
-
-async function savedModelAt(store: ObjectStore, prefix: string): Promise<boolean> {
-  return (await store.head(joinKey(prefix, 'model.json'))) !== undefined || (await store.head(joinKey(prefix, 'latest.json'))) !== undefined;
 }
 
 /** How the report names the distilled student's start: the run's baseline, another saved model, or random weights. */

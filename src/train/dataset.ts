@@ -161,8 +161,9 @@ export function mergeDatasets(datasets: readonly DetectionDataset[]): DetectionD
     gt.annotations.push(...d.gt.annotations.map((a) => ({ ...a, id: a.id + annBase, image_id: a.image_id + base })));
     images.push(...d.images.map((im) => ({ ...im, id: im.id + base })));
     skipped.push(...d.skipped.map((sk) => ({ ...sk, id: sk.id + base })));
-    imageBase += Math.max(0, ...d.gt.images.map((im) => im.id));
-    annotationBase += Math.max(0, ...d.gt.annotations.map((a) => a.id));
+    // A loop, not Math.max(...ids): spreading a web-scale split's ids would overflow the call stack.
+    imageBase += d.gt.images.reduce((m, im) => Math.max(m, im.id), 0);
+    annotationBase += d.gt.annotations.reduce((m, a) => Math.max(m, a.id), 0);
   }
   return { annotationsKey: datasets.map((d) => d.annotationsKey).join(' + '), inputSize: first.inputSize, categories: first.categories, gt, images, skipped };
 }

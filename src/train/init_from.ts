@@ -45,12 +45,8 @@ export function assertSameArchitecture(saved: DetectorConfig, wanted: DetectorCo
  * `<prefix>/latest.json` points to. Throws a one-line error when there is none or its architecture is not `wanted`'s.
  */
 export async function loadInitDetector(store: ObjectStore, prefix: string, wanted: DetectorConfig): Promise<InitDetector> {
-  let dir = prefix;
-  if ((await store.head(joinKey(prefix, 'model.json'))) === undefined) {
-    const latest = await readLatest(store, prefix);
-    if (latest === undefined) throw new Error(`initFrom: no saved model at ${store.describe()}/${prefix} (neither model.json nor a checkpoint's latest.json)`);
-    dir = joinKey(prefix, latest.dir);
-  }
+  const dir = await savedModelDir(store, prefix);
+  if (dir === undefined) throw new Error(`initFrom: no saved model at ${store.describe()}/${prefix} (neither model.json nor a checkpoint's latest.json)`);
   const detector = await loadDetector(store, dir);
   try {
     assertSameArchitecture(detector.config, wanted, `initFrom: ${store.describe()}/${dir}`);
@@ -59,4 +55,11 @@ export async function loadInitDetector(store: ObjectStore, prefix: string, wante
     throw error;
   }
   return { detector, dir };
+}
+
+/** The folder of the model saved under `prefix`: `prefix` itself (model.json), or the checkpoint its latest.json names. */
+export async function savedModelDir(store: ObjectStore, prefix: string): Promise<string | undefined> {
+  if ((await store.head(joinKey(prefix, 'model.json'))) !== undefined) return prefix;
+  const latest = await readLatest(store, prefix);
+  return latest === undefined ? undefined : joinKey(prefix, latest.dir);
 }

@@ -53,3 +53,10 @@ test('file names are relative to the annotation file\'s folder; images outside i
   assert.equal(relativeFileName('corpus/unlabeled/pseudo.json', 'corpus/labeled/images/1.jpg'), undefined);
   assert.equal(relativeFileName('corpus/unlabeled/pseudo.json', 'corpus/unlabeled-2/x.jpg'), undefined);
 });
+
+test('a region found once per class (class-wise NMS) is written once; objects of two classes at one place both stay', () => {
+  const writer = new PseudoLabelWriter({ threshold: 0.5, ignoreFrom: 0.2, categoryIds: [1, 2] });
+  const box: [number, number, number, number] = [10, 10, 30, 30];
+  writer.add({ fileName: 'a.jpg', width: 64, height: 64, detections: [{ box, score: 0.3, classId: 0 }, { box, score: 0.25, classId: 1 }, { box, score: 0.9, classId: 0 }, { box, score: 0.8, classId: 1 }] });
+  assert.deepEqual(writer.counts, { images: 1, withObjects: 1, objects: 2, ignoreRegions: 1 });
+});
