@@ -122,7 +122,7 @@ export function trainCommand(io: TrainCommandIo = { stdout: process.stdout, stde
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .option('--test <key>', 'COCO annotations of the held-out split [the student stage\'s evalAnnotations]')
-    .option('--seed <n>', 'seed of shuffling and augmentation', parseInteger)
+    .option('--seed <n>', 'seed of the initial weights, shuffling and augmentation', parseInteger)
     .option('--augment <preset>', 'augmentation: none | flip | strong (zoom + colour jitter) | shift (strong + the unlabeled domain\'s look) [teacher: strong, student: flip]')
     .option('--init-from <prefix>', 'start from the model saved under this store prefix (fine-tuning) instead of random weights')
     .addOption(new Option('--backend <name>', 'compute backend [the topology\'s]').choices(BACKEND_NAMES))

@@ -24,7 +24,8 @@ class SeedSource {
   private n = 0;
   constructor(private readonly seed: number | undefined) {}
   next(): number | undefined {
-    return this.seed === undefined ? undefined : this.seed * 1000 + this.n++;
+    // Never 0: tfjs reads a seed of 0 as "no seed" and draws from Math.random, so seed 0's first layer was random.
+    return this.seed === undefined ? undefined : this.seed * 1000 + ++this.n;
   }
 }
 

@@ -63,6 +63,7 @@ export interface SupervisedTrainOptions {
   keepCheckpoints?: number;
   /** Continue from `<checkpointPrefix>/latest.json` when present. Without it an existing checkpoint is an error. */
   resume?: boolean;
+  /** Seed of the initial weights (without initFrom or a checkpoint), the shuffling and the augmentation. */
   seed: number;
   /** Random horizontal flips. Default true. Ignored when `augment` is given. */
   flip?: boolean;
@@ -149,7 +150,8 @@ export async function trainSupervised(options: SupervisedTrainOptions): Promise<
   } else if (options.initFrom) {
     detector = (await loadInitDetector(options.store, options.initFrom, options.detector)).detector;
   } else {
-    detector = buildDetector(options.detector);
+    // Seeded like the student stage's fresh build: the same seed gives the same run, initial weights included.
+    detector = buildDetector(options.detector, { seed: options.seed });
   }
 
   let trainer: DetectorTrainer | undefined;

@@ -83,12 +83,14 @@ test('FLOPs of a single conv match the hand count', () => {
   model.dispose();
 });
 
-test('a seeded build is reproducible; different seeds differ', () => {
+test('a seeded build is reproducible, seed 0 included (tfjs reads 0 as no seed); different seeds differ', () => {
   const config = resolveDetectorConfig({ inputSize: 64 });
+  const [z1, z2] = [0, 0].map((seed) => buildDetector(config, { seed }));
   const [a, b, c] = [1, 1, 2].map((seed) => buildDetector(config, { seed }));
   const maxDiff = (x: typeof a, y: typeof a): number =>
     tf.tidy(() => Math.max(...x.model.getWeights().map((w, i) => tf.abs(w.sub(y.model.getWeights()[i])).max().arraySync() as number)));
+  assert.equal(maxDiff(z1, z2), 0);
   assert.equal(maxDiff(a, b), 0);
   assert.ok(maxDiff(a, c) > 0);
-  [a, b, c].forEach((d) => d.model.dispose());
+  [z1, z2, a, b, c].forEach((d) => d.model.dispose());
 });

@@ -111,7 +111,7 @@ test('a stop requested from the event loop (as a SIGINT/SIGTERM handler does) en
 });
 
 test('stopped by its signal and resumed, a run ends with the same weights as an uninterrupted one', async () => {
-  // Both runs start from the same saved weights (a fresh build draws its own random initialization).
+  // Both runs start from the same saved weights (the fine-tuning path; a fresh build is seeded, tested below).
   const init = buildDetector(TINY_DETECTOR);
   await saveDetector(init, tmp.store, 'init/tiny');
   init.model.dispose();
@@ -161,6 +161,15 @@ test('stopped by its signal and resumed, a run ends with the same weights as an 
   assert.equal(again.step, 8);
   assert.equal(again.history.steps.length, 8);
   for (const r of [straight, resumed, again]) r.detector.model.dispose();
+});
+
+test('two fresh runs with the same seed are the same run, initial weights included; another seed is another run', async () => {
+  const run = (prefix: string, seed: number) => trainSupervised(options(prefix, { test: undefined, steps: 3, checkpointEvery: 0, seed }));
+  const [a, b, c] = [await run('runs/seeded-a', 3), await run('runs/seeded-b', 3), await run('runs/seeded-c', 4)];
+  assert.deepEqual(await weightsOf(b.detector), await weightsOf(a.detector));
+  assert.deepEqual(b.history.steps.map((s) => s.total), a.history.steps.map((s) => s.total));
+  assert.notDeepEqual(c.history.steps.map((s) => s.total), a.history.steps.map((s) => s.total));
+  for (const r of [a, b, c]) r.detector.model.dispose();
 });
 
 test('an existing checkpoint without resume, a distillation objective and mismatched classes are refused', async () => {
