@@ -1,5 +1,5 @@
 // `distillery filter-curve`: the at-least-one-detection filter's keep rate on empty vs non-empty unlabeled images over τ.
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { initBackend } from '../backend/backend.ts';
@@ -80,6 +80,8 @@ export function filterCurveCommand(io: TrainCommandIo = { stdout: process.stdout
 
 export async function runFilterCurve(flags: FilterCurveFlags, io: TrainCommandIo): Promise<FilterCurveReport> {
   const topology = await loadTopology(flags.topology, { overrides: flags.set });
+  // Before the teacher runs: a report written into a folder that does not exist yet must not cost the whole run.
+  if (flags.out) await mkdir(path.dirname(path.resolve(flags.out)), { recursive: true });
   const scores = flags.scores ? await readScores(flags.scores) : await scoreTopology(topology, flags, io);
   const taus = flags.taus ?? [...DEFAULT_TAUS];
   const curve = filterCurve(scores, taus);

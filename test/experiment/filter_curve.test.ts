@@ -102,7 +102,8 @@ test('distillery filter-curve: runs the teacher over a tiny corpus once, prints 
     await assert.rejects(runFilterCurve({ topology: topologyFile, limit: 0 }, io()), /corpus\/unlabeled\/annotations\.json: not found/);
 
     const manifest = await generateCorpus(store, { prefix: 'corpus', images: { labeled: 2, test: 2, unlabeled: 10 }, emptyShare: 0.4, imageSize: { min: 64, max: 96 }, letterboxSize: 64, objectSize: { min: 12, max: 40 }, workers: 0 });
-    const out = path.join(root, 'curve.json');
+    // --out into a folder that does not exist yet: created, as `detect --out` does.
+    const out = path.join(root, 'reports', 'filter', 'curve.json');
     const first = io();
     const before = tf.memory().numTensors;
     const report = await runFilterCurve({ topology: topologyFile, limit: 0, taus: [0.3, 0.5, 0.7], out }, first);
