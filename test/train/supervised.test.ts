@@ -164,12 +164,15 @@ test('stopped by its signal and resumed, a run ends with the same weights as an 
 });
 
 test('two fresh runs with the same seed are the same run, initial weights included; another seed is another run', async () => {
+  const before = tf.memory().numTensors;
   const run = (prefix: string, seed: number) => trainSupervised(options(prefix, { test: undefined, steps: 3, checkpointEvery: 0, seed }));
   const [a, b, c] = [await run('runs/seeded-a', 3), await run('runs/seeded-b', 3), await run('runs/seeded-c', 4)];
   assert.deepEqual(await weightsOf(b.detector), await weightsOf(a.detector));
   assert.deepEqual(b.history.steps.map((s) => s.total), a.history.steps.map((s) => s.total));
   assert.notDeepEqual(c.history.steps.map((s) => s.total), a.history.steps.map((s) => s.total));
-  for (const r of [a, b, c]) r.detector.model.dispose();
+  for (const r of [a, b, c]) disposeLayersModel(r.detector.model);
+  // Each run leaves nothing behind but its model (optimizer slots, batches and targets included).
+  assert.equal(tf.memory().numTensors, before);
 });
 
 test('an existing checkpoint without resume, a distillation objective and mismatched classes are refused', async () => {
