@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { initBackend } from '../backend/backend.ts';
 import { LocalStore } from '../io/local_store.ts';
-import { buildDetector, type Detector } from '../model/detector.ts';
+import { buildDetector, disposeLayersModel, type Detector } from '../model/detector.ts';
 import { PRESETS, totalAnchors, type PresetName } from '../model/detector_config.ts';
 import { modelCost } from '../model/flops.ts';
 import { loadDetector } from '../model/store_io.ts';
@@ -61,13 +61,13 @@ export function modelCommand(): Command {
       if (opts.checkpoint !== undefined) {
         const loaded = await loadDetector(new LocalStore({ root: opts.store ?? '.' }), opts.checkpoint);
         rows.push(describeDetector(loaded));
-        loaded.model.dispose();
+        disposeLayersModel(loaded.model);
       } else {
         const names = opts.preset ? [opts.preset] : (Object.keys(PRESETS) as PresetName[]);
         for (const name of names) {
           const detector = buildDetector(PRESETS[name]);
           rows.push(describeDetector(detector));
-          detector.model.dispose();
+          disposeLayersModel(detector.model);
         }
       }
       process.stdout.write(`${opts.json ? JSON.stringify(rows, null, 2) : formatModelInfo(rows)}\n`);

@@ -6,6 +6,7 @@ import { formatCocoPerCategory, formatCocoSummary } from '../eval/coco_summary.t
 import { LocalStore } from '../io/local_store.ts';
 import { joinKey, type ObjectStore } from '../io/object_store.ts';
 import { openStore } from '../io/open_store.ts';
+import { disposeLayersModel } from '../model/detector.ts';
 import type { DetectorConfig } from '../model/detector_config.ts';
 import { saveDetector } from '../model/store_io.ts';
 import { loadTopology } from '../topology/index.ts';
@@ -279,7 +280,7 @@ export async function runTraining(plan: TrainPlan, io: TrainCommandIo, options: 
     }
     return result;
   } catch (err) {
-    result.detector.model.dispose();
+    disposeLayersModel(result.detector.model);
     throw err;
   }
 }

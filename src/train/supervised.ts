@@ -4,7 +4,7 @@ import { generateAnchors } from '../boxes/anchors.ts';
 import type { CocoMetrics } from '../eval/coco_eval.ts';
 import { evaluateDetector } from '../eval/evaluate_detector.ts';
 import type { ObjectStore } from '../io/object_store.ts';
-import { buildDetector, type Detector } from '../model/detector.ts';
+import { buildDetector, disposeLayersModel, type Detector } from '../model/detector.ts';
 import { detectorAnchorConfig, type DetectorConfig } from '../model/detector_config.ts';
 import type { PostprocessOptions } from '../postprocess/detections.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
@@ -246,7 +246,7 @@ export async function trainSupervised(options: SupervisedTrainOptions): Promise<
     await synced();
     return { detector, step, stopped, resumedFrom, history, metrics, checkpoint: lastCheckpoint };
   } catch (err) {
-    detector.model.dispose();
+    disposeLayersModel(detector.model);
     throw err;
   } finally {
     await trainer?.close();

@@ -178,10 +178,12 @@ test('two fresh runs with the same seed are the same run, initial weights includ
 test('an existing checkpoint without resume, a distillation objective and mismatched classes are refused', async () => {
   await assert.rejects(trainSupervised(options('runs/straight', { test: undefined })), /already holds a checkpoint at step 8; resume it/);
   await assert.rejects(trainSupervised(options('runs/other', { objective: DEFAULT_OBJECTIVE })), /distillation must be 'none'/);
+  const before = tf.memory().numTensors;
   await assert.rejects(
     trainSupervised(options('runs/other', { detector: { ...TINY_DETECTOR, numClasses: 3 } })),
     /2 categories but the detector has 3 classes/,
   );
+  assert.equal(tf.memory().numTensors, before, 'a run refused after building its model frees all of it, shared head weights included');
   assert.equal(await readLatest(tmp.store, 'runs/other'), undefined);
 });
 
