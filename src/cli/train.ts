@@ -81,6 +81,13 @@ export interface TrainPlan {
   postprocess: { scoreThreshold: number; topKPerLevel: number; nmsIou: number; maxDetections: number };
 }
 
+/**
+ * The teacher's peak learning rate when --lr is absent: the rate the bundled teacher was trained with from scratch. The
+ * other hyper-parameters come from the student stage, but its peak (8e-3 in the embedded topology) was tuned for the
+ * student and collapsed a from-scratch teacher to one constant score (docs/results.md, the anchor-size section).
+ */
+export const TEACHER_LEARNING_RATE = 1e-3;
+
 /** Hyper-parameters when the topology has no student stage to borrow them from. */
 const FALLBACK: Pick<
   StudentStageOptions,
@@ -110,7 +117,7 @@ export function trainCommand(io: TrainCommandIo = { stdout: process.stdout, stde
     .option('--labeled-only', 'student: train on the labeled split alone (the baseline without distillation)')
     .option('--steps <n>', 'optimizer steps [the student stage\'s steps]', parseInteger)
     .option('--batch-size <n>', 'images per step [the student stage\'s batchSize]', parseInteger)
-    .option('--lr <x>', 'peak learning rate [the student stage\'s learningRate]', parseNumber)
+    .option('--lr <x>', 'peak learning rate [teacher: 1e-3; student: the student stage\'s learningRate]', parseNumber)
     .option('--warmup <n>', 'linear warm-up steps [the student stage\'s warmupSteps]', parseInteger)
     .option('--eval-every <n>', 'COCO evaluation every n steps, 0 = only at the end', parseInteger)
     .option('--checkpoint-every <n>', 'checkpoint every n steps', parseInteger)
@@ -193,7 +200,7 @@ export function planTraining(topology: CompiledTopology, role: TrainRole, flags:
     checkpointPrefix: joinKey(out, 'training'),
     steps: flags.steps ?? (defaults.steps > 0 ? defaults.steps : FALLBACK.steps),
     batchSize: flags.batchSize ?? defaults.batchSize,
-    learningRate: flags.lr ?? defaults.learningRate,
+    learningRate: flags.lr ?? (role === 'teacher' ? TEACHER_LEARNING_RATE : defaults.learningRate),
     warmupSteps: flags.warmup ?? defaults.warmupSteps,
     clipNorm: defaults.clipNorm,
     evalEvery: flags.evalEvery ?? defaults.evalEvery,

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { initBackend } from '../../src/backend/backend.ts';
 import { uploadDirectory } from '../../src/cli/store.ts';
 import { runPseudoLabel } from '../../src/cli/pseudo_label.ts';
-import { planTraining, trainCommand, type TrainCommandIo } from '../../src/cli/train.ts';
+import { planTraining, TEACHER_LEARNING_RATE, trainCommand, type TrainCommandIo } from '../../src/cli/train.ts';
 import { LocalStore } from '../../src/io/local_store.ts';
 import { S3Store } from '../../src/io/s3_store.ts';
 import { compileTopology } from '../../src/topology/index.ts';
@@ -101,7 +101,8 @@ test('train teacher: trains, saves model.json at the teacher checkpoint, prints 
 });
 
 test('train teacher --init-from starts from a saved model\'s weights; --augment shift trains with the domain-shift look', async () => {
-  await run(['teacher', '--topology', topologyFile, '--steps', '1', '--out', 'init/teacher']);
+  // Another seed than the runs below, so a fresh run starts from other random weights than this model's.
+  await run(['teacher', '--topology', topologyFile, '--steps', '1', '--seed', '5', '--out', 'init/teacher']);
   // One step at a vanishing learning rate: the saved model is the one it started from; without --init-from a fresh random one.
   const still = ['--steps', '1', '--lr', '1e-12', '--warmup', '0'];
   await run(['teacher', '--topology', topologyFile, ...still, '--init-from', 'init/teacher', '--out', 'init/copied']);
@@ -141,7 +142,10 @@ test('plans take the topology\'s settings, flags win, and missing pieces are nam
   assert.equal(plan.checkpointPrefix, 'models/teacher/training');
   assert.deepEqual(plan.labeled, ['corpus/labeled/annotations.json']);
   assert.equal(plan.test, 'corpus/test/annotations.json');
-  assert.deepEqual([plan.steps, plan.batchSize, plan.learningRate, plan.warmupSteps, plan.checkpointEvery], [4, 3, 0.01, 1, 2]);
+  // The student stage's settings, except the peak learning rate: the teacher's own unless --lr says otherwise.
+  assert.deepEqual([plan.steps, plan.batchSize, plan.learningRate, plan.warmupSteps, plan.checkpointEvery], [4, 3, TEACHER_LEARNING_RATE, 1, 2]);
+  assert.equal(planTraining(topology, 'teacher', { topology: 'tiny.yaml', lr: 0.02 }).learningRate, 0.02);
+  assert.equal(planTraining(topology, 'student', { topology: 'tiny.yaml', labeledOnly: true }).learningRate, 0.01);
   assert.equal(plan.detector.name, 'teacher');
   assert.equal(plan.backend, 'cpu');
   assert.ok(plan.store instanceof LocalStore && plan.store.root === path.resolve(tmp.root));
@@ -167,7 +171,7 @@ test('plans take the topology\'s settings, flags win, and missing pieces are nam
 });
 
 test('self-training: pseudo-label writes a teacher\'s detections next to the images; train takes it beside the labeled split', async () => {
-  await run(['teacher', '--topology', topologyFile, '--steps', '2', '--out', 'self/teacher']);
+  await run(['teacher', '--topology', topologyFile, '--steps', '2', '--lr', '0.01', '--out', 'self/teacher']);
   const unlabeled = makeScenes(4, 60);
   await writeSplit(tmp.store, 'corpus/unlabeled', unlabeled);
   await tmp.store.put('corpus/unlabeled/images/broken.jpg', (await renderJpeg(unlabeled[0])).subarray(0, 30));
