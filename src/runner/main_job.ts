@@ -24,6 +24,7 @@ import type { StudentRunningStage } from '../stages/student/run_student.ts';
 import { describeTopology, loadTopology, type Env } from '../topology/index.ts';
 import type { CompiledTopology, StageConfig } from '../topology/types.ts';
 import { loadCheckpoint } from '../train/checkpoint.ts';
+import { loadTeacher } from '../stages/teacher/teacher_model.ts';
 import { savedModelDir } from '../train/init_from.ts';
 import { loadCocoDataset, type DetectionDataset } from '../train/dataset.ts';
 import { planTraining, runTraining, type TrainCommandIo } from '../cli/train.ts';
@@ -133,6 +134,8 @@ export async function runMainJob(options: MainJobOptions): Promise<MainJobResult
   }
   const manifest = await ensureCorpus(store, options.corpus ?? {}, io);
   await ensureTeacher(store, teacher.options.checkpoint, options.bundledTeacherDir ?? BUNDLED_TEACHER_DIR, options.topologyFile);
+  // Before the baseline's minutes, not after them: the teacher must fit the topology (anchor layout, input, classes).
+  (await loadTeacher(store, teacher.options.checkpoint, topology)).dispose();
 
   const testSet = await loadCocoDataset(store, student.options.evalAnnotations, { inputSize: topology.student.inputSize, logger, signal: options.signal });
   const gridIds = testSet.images.slice(0, GRID_IMAGES).map((im) => im.id);

@@ -57,6 +57,17 @@ test('run all: generates the corpus, copies the bundled teacher, distils, trains
     // No teacher anywhere: a one-line error saying how to get one.
     await assert.rejects(runMainJob({ ...base, runId: 'no-teacher', io: { stdout: sink(), stderr: sink() } }), /distillery train teacher/);
 
+    // A teacher already in the store with another anchor layout (e.g. an earlier bundled one): refused before the
+    // baseline trains (a step budget trains it first), with what to do.
+    const store = new LocalStore({ root: path.join(root, 'store') });
+    await saveTinyTeacher(store, 'models/teacher', { config: { ...topology.teacher, anchorSizeFactor: topology.teacher.anchorSizeFactor * 2 } });
+    await assert.rejects(
+      runMainJob({ ...base, steps: 3, runId: 'other-layout', io: { stdout: sink(), stderr: sink() } }),
+      /its anchor layout .* differs from the topology's anchors .* delete its model folder and the main job copies the current one/,
+    );
+    assert.equal(await store.head('runs/other-layout/baseline/training/latest.json'), undefined, 'no baseline was trained');
+    await rm(path.join(root, 'store', 'models', 'teacher'), { recursive: true });
+
     // A "bundled" teacher whose class 0 fires everywhere, so unlabeled images pass the filter.
     await saveTinyTeacher(new LocalStore({ root: bundled }), 'teacher', { class0Bias: 4, config: topology.teacher });
     const stdout = sink();
@@ -65,7 +76,6 @@ test('run all: generates the corpus, copies the bundled teacher, distils, trains
     const result = await runMainJob({ ...base, runId: 'tiny-1', io: { stdout, stderr } });
     assert.ok(tf.memory().numTensors <= before + 16, `tensors left: ${tf.memory().numTensors - before}`);
 
-    const store = new LocalStore({ root: path.join(root, 'store') });
     assert.ok(await store.head('models/teacher/model.json'), 'the bundled teacher was copied into the store');
     assert.ok(await store.head('runs/tiny-1/student/latest.json'), 'the student checkpoints per run');
     assert.ok(await store.head('runs/tiny-1/baseline/model.json'), 'the baseline is saved per run');

@@ -48,7 +48,9 @@ export async function loadTeacher(store: ObjectStore, checkpoint: string, expect
     if (!anchorConfigsEqual(anchorConfig, expected.anchors)) {
       throw new Error(
         `${where}: its anchor layout ${JSON.stringify(anchorConfig)} differs from the topology's anchors ${JSON.stringify(expected.anchors)}; ` +
-          'teacher and student must share anchors for soft labels to align',
+          'teacher and student must share anchors for soft labels to align: set model.anchors to the teacher\'s layout, or use a teacher ' +
+          'trained with these anchors (a store seeded by an earlier main job may hold an earlier bundled teacher: delete its ' +
+          'model folder and the main job copies the current one)',
       );
     }
     if (config.inputSize !== expected.teacher.inputSize || config.numClasses !== expected.teacher.numClasses) {
