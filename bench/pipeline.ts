@@ -99,6 +99,7 @@ topics:
 model:
   numClasses: ${embedded.teacher.numClasses}
   inputSize: ${embedded.teacher.inputSize}
+  anchors: ${JSON.stringify(embedded.anchors)}
   teacher: { preset: teacher }
   student: { preset: student }
 stages:
