@@ -17,10 +17,10 @@ import type { AnchorSet } from '../../../src/boxes/anchors.ts';
 import { generateCorpus } from '../../../src/corpus/index.ts';
 import { decodeLetterboxed } from '../../../src/image/letterbox.ts';
 import { LocalStore } from '../../../src/io/local_store.ts';
-import { detectorAnchorConfig, TEACHER_PRESET } from '../../../src/model/detector_config.ts';
 import { inferTeacher } from '../../../src/stages/teacher/infer.ts';
 import { loadTeacher } from '../../../src/stages/teacher/teacher_model.ts';
 import { DEFAULT_THRESHOLDS } from '../../../src/topology/defaults.ts';
+import { loadTopology } from '../../../src/topology/index.ts';
 import { mirrorPixels } from '../../../src/train/dataset.ts';
 import { useCpuBackend } from '../teacher/fixtures.ts';
 
@@ -50,7 +50,9 @@ function mirrorError(anchors: AnchorSet, classes: number, q: Float32Array, qMirr
 
 test('the bundled teacher: its flipped soft-label map matches its soft labels of the mirrored image far better than any other alignment', async () => {
   const root = await mkdtemp(path.join(os.tmpdir(), 'distillery-flip-'));
-  const teacher = await loadTeacher(new LocalStore({ root: MODELS }), 'teacher', { anchors: detectorAnchorConfig(TEACHER_PRESET), teacher: TEACHER_PRESET });
+  // The bundled teacher with the topology it ships for (its anchor layout is the embedded topology's, not the library default).
+  const topology = await loadTopology(fileURLToPath(new URL('../../../topologies/embedded.yaml', import.meta.url)), { env: {} });
+  const teacher = await loadTeacher(new LocalStore({ root: MODELS }), 'teacher', topology);
   try {
     const store = new LocalStore({ root });
     const manifest = await generateCorpus(store, { prefix: 'c', images: { labeled: 0, test: 3, unlabeled: 0 }, workers: 0 });
