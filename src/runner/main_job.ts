@@ -21,10 +21,10 @@ import type { Detection } from '../postprocess/detections.ts';
 import { formatSummaryTable, writeReport, type CocoStats, type FilterStats, type GridImage, type ModelReport, type ReportBox, type RunReport, type StudentInitReport, type TrainingHistory } from '../report/index.ts';
 import type { StageCounters } from '../stages/stage.ts';
 import type { StudentRunningStage } from '../stages/student/run_student.ts';
+import { checkTeacherFits } from '../stages/teacher/teacher_model.ts';
 import { describeTopology, loadTopology, type Env } from '../topology/index.ts';
 import type { CompiledTopology, StageConfig } from '../topology/types.ts';
 import { loadCheckpoint } from '../train/checkpoint.ts';
-import { loadTeacher } from '../stages/teacher/teacher_model.ts';
 import { savedModelDir } from '../train/init_from.ts';
 import { loadCocoDataset, type DetectionDataset } from '../train/dataset.ts';
 import { planTraining, runTraining, type TrainCommandIo } from '../cli/train.ts';
@@ -134,8 +134,14 @@ export async function runMainJob(options: MainJobOptions): Promise<MainJobResult
   }
   const manifest = await ensureCorpus(store, options.corpus ?? {}, io);
   await ensureTeacher(store, teacher.options.checkpoint, options.bundledTeacherDir ?? BUNDLED_TEACHER_DIR, options.topologyFile);
-  // Before the baseline's minutes, not after them: the teacher must fit the topology (anchor layout, input, classes).
-  (await loadTeacher(store, teacher.options.checkpoint, topology)).dispose();
+  // Before the baseline's minutes, not after them: the teacher must fit the topology (its model.json, no weights read).
+  await checkTeacherFits(store, teacher.options.checkpoint, topology).catch((err: unknown) => {
+    throw new Error(
+      `${(err as Error).message} (the main job copies the bundled teacher only into a store without one, so a store seeded by an ` +
+        'earlier version may hold an earlier bundled teacher: delete its model folder and the main job copies the current one)',
+      { cause: err },
+    );
+  });
 
   const testSet = await loadCocoDataset(store, student.options.evalAnnotations, { inputSize: topology.student.inputSize, logger, signal: options.signal });
   const gridIds = testSet.images.slice(0, GRID_IMAGES).map((im) => im.id);

@@ -5,7 +5,7 @@ import { anchorConfigsEqual, type AnchorConfig } from '../../boxes/anchor_config
 import { generateAnchors, type AnchorSet } from '../../boxes/anchors.ts';
 import { joinKey, type ObjectStore } from '../../io/object_store.ts';
 import { disposeLayersModel } from '../../model/detector.ts';
-import { detectorAnchorConfig, type DetectorConfig } from '../../model/detector_config.ts';
+import { detectorAnchorConfig, resolveDetectorConfig, type DetectorConfig } from '../../model/detector_config.ts';
 import { loadDetector, type LoadedDetector } from '../../model/store_io.ts';
 
 export interface TeacherModel {
@@ -23,15 +23,22 @@ export interface TeacherModel {
 
 interface ModelJsonShape {
   weightsManifest?: Array<{ paths?: unknown }>;
-  userDefinedMetadata?: { distillery?: unknown };
+  userDefinedMetadata?: { distillery?: { detector?: DetectorConfig } };
 }
 
+type TeacherExpectation = { anchors: AnchorConfig; teacher: DetectorConfig };
+
 /**
- * Loads `<checkpoint>/model.json` and its shards. A checkpoint saved by distillery carries its detector config; a
- * converted model without one is read with the topology's teacher config. Either way its anchor layout, input size
- * and class count must equal the topology's, or its soft labels would not line up with the student's anchors.
+ * Reads `<checkpoint>/model.json` alone (no weights) and checks that the teacher fits the topology: a checkpoint saved
+ * by distillery carries its detector config, a converted model without one is read with the topology's teacher config.
+ * Either way its anchor layout, input size and class count must equal the topology's, or its soft labels would not
+ * line up with the student's anchors. Throws naming the checkpoint and what differs.
  */
-export async function loadTeacher(store: ObjectStore, checkpoint: string, expected: { anchors: AnchorConfig; teacher: DetectorConfig }): Promise<TeacherModel> {
+export async function checkTeacherFits(
+  store: ObjectStore,
+  checkpoint: string,
+  expected: TeacherExpectation,
+): Promise<{ json: ModelJsonShape; config: DetectorConfig; anchorConfig: AnchorConfig; where: string }> {
   const where = `teacher checkpoint ${store.describe()}/${checkpoint}`;
   const modelJsonKey = joinKey(checkpoint, 'model.json');
   let json: ModelJsonShape;
@@ -40,25 +47,30 @@ export async function loadTeacher(store: ObjectStore, checkpoint: string, expect
   } catch (err) {
     throw new Error(`${where}: cannot read ${modelJsonKey}: ${(err as Error).message}`, { cause: err });
   }
-  const hasConfig = json.userDefinedMetadata?.distillery !== undefined;
-  const detector = await loadDetector(store, checkpoint, hasConfig ? undefined : expected.teacher);
+  const recorded = json.userDefinedMetadata?.distillery?.detector;
+  const config = recorded === undefined ? expected.teacher : resolveDetectorConfig(recorded);
+  const anchorConfig = detectorAnchorConfig(config);
+  if (!anchorConfigsEqual(anchorConfig, expected.anchors)) {
+    throw new Error(
+      `${where}: its anchor layout ${JSON.stringify(anchorConfig)} differs from the topology's anchors ${JSON.stringify(expected.anchors)}; ` +
+        "teacher and student must share anchors for soft labels to align: set model.anchors to the teacher's layout, or use a teacher " +
+        'trained with these anchors',
+    );
+  }
+  if (config.inputSize !== expected.teacher.inputSize || config.numClasses !== expected.teacher.numClasses) {
+    throw new Error(
+      `${where}: input ${config.inputSize} px with ${config.numClasses} classes, but the topology's teacher has ` +
+        `${expected.teacher.inputSize} px with ${expected.teacher.numClasses} classes`,
+    );
+  }
+  return { json, config, anchorConfig, where };
+}
+
+/** Checks the teacher (checkTeacherFits), then loads its weights and hashes them. */
+export async function loadTeacher(store: ObjectStore, checkpoint: string, expected: TeacherExpectation): Promise<TeacherModel> {
+  const { json, config, anchorConfig, where } = await checkTeacherFits(store, checkpoint, expected);
+  const detector = await loadDetector(store, checkpoint, config);
   try {
-    const config = detector.config;
-    const anchorConfig = detectorAnchorConfig(config);
-    if (!anchorConfigsEqual(anchorConfig, expected.anchors)) {
-      throw new Error(
-        `${where}: its anchor layout ${JSON.stringify(anchorConfig)} differs from the topology's anchors ${JSON.stringify(expected.anchors)}; ` +
-          'teacher and student must share anchors for soft labels to align: set model.anchors to the teacher\'s layout, or use a teacher ' +
-          'trained with these anchors (a store seeded by an earlier main job may hold an earlier bundled teacher: delete its ' +
-          'model folder and the main job copies the current one)',
-      );
-    }
-    if (config.inputSize !== expected.teacher.inputSize || config.numClasses !== expected.teacher.numClasses) {
-      throw new Error(
-        `${where}: input ${config.inputSize} px with ${config.numClasses} classes, but the topology's teacher has ` +
-          `${expected.teacher.inputSize} px with ${expected.teacher.numClasses} classes`,
-      );
-    }
     const anchors = generateAnchors(anchorConfig, config.inputSize, config.inputSize);
     const modelAnchors = (detector.model.outputs[0] as tf.SymbolicTensor).shape[1];
     if (modelAnchors !== anchors.numAnchors) {
