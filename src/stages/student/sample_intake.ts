@@ -1,5 +1,4 @@
 // The student's consumer side: Sample batches → replay buffer (or DLQ), waiting for room instead of dropping samples.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { buildDlqRecord } from '../../messages/dlq.ts';
 import type { StageMetrics } from '../../observability/stage_metrics.ts';
 import type { EachBatchPayload, OutgoingMessage } from '../../transport/transport.ts';
@@ -38,6 +37,8 @@ export interface SampleIntakeOptions {
 export class SampleIntake {
   readonly offsets: ConsumedOffsets;
   private readonly closing = new AbortController();
+  /** Resolves on close(): one listener on the closing signal for the intake's whole life. */
+  private readonly whenClosing = new Promise<void>((resolve) => this.closing.signal.addEventListener('abort', () => resolve(), { once: true }));
   private readonly inFlight = new Set<Promise<void>>();
   private readonly teacherHashes = new Set<string>();
   /** Model id (`<name>@<checkpoint>`) of each teacher hash, for the model card. */
@@ -140,14 +141,26 @@ export class SampleIntake {
     this.o.onProgress?.();
   }
 
-  /** Waits until the buffer can take a sample of `pool`; false when closing first. */
+  /**
+   * Waits until the buffer can take a sample of `pool`; false when closing first. Each round ends on a buffer change,
+   * the heartbeat interval or close(), and clears its own timer: a buffer that changes often (every training step)
+   * must not leave a pending timer and abort listener behind per change (MaxListenersExceededWarning).
+   */
   private async waitForRoom(pool: Pool, payload: EachBatchPayload): Promise<boolean> {
     const { buffer } = this.o;
     while (!buffer.hasRoomFor(pool)) {
       if (this.closed) return false;
       this.updateBufferCounters();
-      const tick = sleep(HEARTBEAT_MS, undefined, { ref: false, signal: this.closing.signal }).catch(() => undefined);
-      await Promise.race([buffer.changed(), tick]);
+      let timer: NodeJS.Timeout | undefined;
+      const beat = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, HEARTBEAT_MS);
+        timer.unref();
+      });
+      try {
+        await Promise.race([buffer.changed(), beat, this.whenClosing]);
+      } finally {
+        clearTimeout(timer);
+      }
       await payload.heartbeat();
     }
     return !this.closed;

@@ -122,6 +122,35 @@ test('close() cuts a wait for room short without admitting the waiting sample', 
   }
 });
 
+test('waiting for room while the buffer changes often leaves no timer or listener behind per change', { timeout: 30_000 }, async () => {
+  const messages = await Promise.all([1, 2, 3, 4].map(async (seed) => sampleMessage(await makeSample(topology, { id: `u${seed}`, seed }))));
+  const h = await start(new SampleBuffer({ capacity: 10, labeledFraction: 0.5, labeledOnly: false, maxFresh: 2 }), messages);
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => {
+    warnings.push(w.name);
+  };
+  process.on('warning', onWarning);
+  try {
+    await until(() => h.counters.consumed === 2, 'two handled');
+    const [used] = h.buffer.draw(1, new SeededRng(1));
+    await until(() => h.counters.consumed === 3 && h.buffer.fresh() === 2, 'the third admitted, the fourth waits');
+    // Each replayed sample changes the buffer without making room for a fresh one: more changes than Node's limit of
+    // 10 listeners, well within one heartbeat interval. Each used to leave a pending timer listening on the closing signal.
+    for (let i = 0; i < 14; i++) {
+      h.buffer.add({ ...used, uses: 1 });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.deepEqual([h.counters.consumed, h.buffer.fresh()], [3, 2], 'still waiting: no room was made');
+    await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+    assert.deepEqual(warnings.filter((w) => w === 'MaxListenersExceededWarning'), []);
+    h.buffer.draw(2, new SeededRng(2));
+    await until(() => h.counters.consumed === 4, 'the fourth admitted once there is room');
+  } finally {
+    process.off('warning', onWarning);
+    await h.stop();
+  }
+});
+
 test('a labeled-only student counts unlabeled samples as ignored and never buffers them', async () => {
   const messages = [
     sampleMessage(await makeSample(topology, { id: 'u0', seed: 2 })),
