@@ -413,8 +413,10 @@ async function runPipeline(
   const sum = (pick: (name: string) => boolean, counter: string): number =>
     [...latest].filter(([name]) => pick(name.split('#')[0])).reduce((s, [, c]) => s + (c[counter] ?? 0), 0);
   const snapshot = () => ({
-    // Ingest reports per page of listing (after the page is published): the corpus size is the better total.
-    listed: Math.max(expected ?? 0, sum((n) => ingestNames.includes(n), 'published')),
+    // The corpus size when the manifest tells. Ingest counts a page once all of it was sent, and the teacher takes
+    // images while the send waits, so ingest's own count trails the teacher's: it is no total (undefined).
+    total: expected,
+    published: sum((n) => ingestNames.includes(n), 'published'),
     teacher: sum((n) => topology.stages.some((s) => s.kind === 'teacher' && s.name === n), 'consumed'),
     samples: sum((n) => topology.stages.some((s) => s.kind === 'teacher' && s.name === n), 'samples'),
     rejected: sum((n) => topology.stages.some((s) => s.kind === 'teacher' && s.name === n), 'rejected'),
@@ -435,7 +437,7 @@ async function runPipeline(
     const studentBar = bars.create(Math.max(1, student.options.steps), 0, { name: 'student', unit: 'steps ', info: '' });
     render = () => {
       const s = snapshot();
-      teacherBar.setTotal(Math.max(1, s.listed));
+      teacherBar.setTotal(Math.max(1, s.total ?? Math.max(s.published, s.teacher)));
       teacherBar.update(s.teacher, { info: `${s.samples} samples, ${s.rejected} rejected` });
       studentBar.update(s.steps, { info: `loss ${fmt(s.loss, 4)} | AP ${fmt(s.ap, 3)}` });
     };
@@ -445,7 +447,7 @@ async function runPipeline(
     const line = (): void => {
       const s = snapshot();
       io.stderr.write(
-        `pipeline ${((performance.now() - t0) / 1000).toFixed(0)} s: teacher ${s.teacher}/${s.listed} images (${s.samples} samples, ${s.rejected} rejected); ` +
+        `pipeline ${((performance.now() - t0) / 1000).toFixed(0)} s: teacher ${s.teacher}${s.total === undefined ? '' : `/${s.total}`} images (${s.samples} samples, ${s.rejected} rejected); ` +
           `student step ${s.steps}/${student.options.steps || '∞'} loss ${fmt(s.loss, 4)} AP ${fmt(s.ap, 3)} (unlabeled in batch ${fmt(s.unlabeledInBatch, 0)})\n`,
       );
     };

@@ -116,11 +116,24 @@ test('run all: generates the corpus, copies the bundled teacher, distils, trains
     assert.ok(stdout.text.includes('distilled student initialised from: random weights'), 'a continuous student starts from random weights');
     assert.deepEqual(metrics.models.distilled.init, { from: 'random' });
 
+    const lastLine = (text: string): string => text.split('\n').filter((l) => /^pipeline \d+ s: /.test(l)).at(-1) ?? '';
+    assert.match(lastLine(stderr.text), /teacher 12\/12 images/, 'the corpus manifest gives the progress total');
+
     // A second run over the same store lists the whole corpus again (ingest cursors of the last run are cleared).
-    const again = await runMainJob({ ...base, runId: 'tiny-2', baseline: false, io: { stdout: sink(), stderr: sink() } });
+    // Its unlabeled prefix is not the manifest's split key, so the total is unknown: ingest's own count trails the
+    // teacher's (it counts a page once all of it was sent) and is no total, so the progress line shows none.
+    const stderr2 = sink();
+    const again = await runMainJob({
+      ...base,
+      runId: 'tiny-2',
+      baseline: false,
+      overrides: ['stages.ingest-unlabeled.options.prefix=corpus/unlabeled/images'],
+      io: { stdout: sink(), stderr: stderr2 },
+    });
     assert.equal(again.report.filter.imagesIngested, 12);
     assert.equal(again.report.filter.unlabeled.images, 8);
     assert.equal(again.report.models.baseline.metrics.AP, -1, 'a skipped baseline has no metrics');
+    assert.match(lastLine(stderr2.text), /teacher 12 images \(/);
   } finally {
     await rm(root, { recursive: true, force: true });
   }
