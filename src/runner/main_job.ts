@@ -342,10 +342,12 @@ export async function ensureTeacher(store: ObjectStore, prefix: string, bundled:
  * Every run is one full pass over the corpus. The ingest stages keep their listing position in the store
  * (made for a durable transport); with the in-memory topics of the embedded runner the messages of an earlier
  * run are gone, so a leftover cursor would only make this run skip images (all of them, on a second run).
+ * embedded.yaml keeps the cursors under the run (`cursorPrefix`), so only a rerun of the same run id finds one, and
+ * two runs at once on one store do not clear or move each other's.
  */
 export async function resetIngestCursors(topology: CompiledTopology, store: ObjectStore, io: TrainCommandIo): Promise<void> {
   for (const stage of topology.stages.filter((s) => s.kind === 'ingest')) {
-    const key = cursorKey(stage.name);
+    const key = cursorKey(stage.name, stage.options.cursorPrefix);
     if ((await store.head(key)) === undefined) continue;
     await store.delete(key);
     io.stderr.write(`ingest: cleared ${key} of an earlier run (each run lists the whole corpus)\n`);

@@ -19,6 +19,7 @@ export const DEFAULT_INGEST_OPTIONS: Readonly<Omit<IngestStageOptions, 'prefix' 
   watch: false,
   watchIntervalMs: 30_000,
   limit: 0,
+  cursorPrefix: 'state/ingest',
 });
 
 export const DEFAULT_TEACHER_OPTIONS: Readonly<Omit<TeacherStageOptions, 'checkpoint'>> = Object.freeze({

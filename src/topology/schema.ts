@@ -209,6 +209,7 @@ export const ingestOptionsSchema = mapping({
   watch: boolean().default(DEFAULT_INGEST_OPTIONS.watch),
   watchIntervalMs: positiveDuration().default(DEFAULT_INGEST_OPTIONS.watchIntervalMs),
   limit: nonNegativeInt().default(DEFAULT_INGEST_OPTIONS.limit),
+  cursorPrefix: text('a store prefix, e.g. state/ingest').default(DEFAULT_INGEST_OPTIONS.cursorPrefix),
 });
 
 export const teacherOptionsSchema = mapping({

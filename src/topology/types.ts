@@ -66,6 +66,8 @@ export interface IngestStageOptions {
   watchIntervalMs: number;
   /** Stop after this many images (0 = all). */
   limit: number;
+  /** Store prefix of the stage's resume point (`<cursorPrefix>/<stage>.json`); runs that share it share the position. */
+  cursorPrefix: string;
 }
 
 export interface TeacherStageOptions {

@@ -116,6 +116,7 @@ describe('compileTopology defaults', () => {
       watch: false,
       watchIntervalMs: 30_000,
       limit: 0,
+      cursorPrefix: 'state/ingest',
     });
     const student = stage(t, 'student');
     assert.equal(student.input, 'samples');
@@ -420,6 +421,11 @@ describe('shipped topologies', () => {
     assert.equal(stage(t, 'student').options.evalAnnotations, 'corpus/test/annotations.json');
     const run = await loadTopology('topologies/embedded.yaml', { env: { DISTILLERY_RUN_ID: 'abc' } });
     assert.equal(stage(run, 'student').options.checkpointPrefix, 'runs/abc/student');
+    // Each run keeps its own ingest cursors: two runs on one store do not move each other's listing position.
+    assert.deepEqual(
+      run.stages.filter((s) => s.kind === 'ingest').map((s) => s.options.cursorPrefix),
+      ['runs/abc/ingest', 'runs/abc/ingest'],
+    );
   });
 
   it('distributed.yaml compiles with defaults and with the environment', async () => {

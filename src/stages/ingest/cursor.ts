@@ -1,7 +1,9 @@
-// Ingest's resume point in the store (`state/ingest/<stage>.json`): the last listed key and running counts.
+// Ingest's resume point in the store (`<cursorPrefix>/<stage>.json`, by default `state/ingest/<stage>.json`): the last
+// listed key and running counts.
 import { z } from 'zod';
 import type { ObjectStore } from '../../io/object_store.ts';
 import { splitSchema } from '../../messages/image_ref.ts';
+import { DEFAULT_INGEST_OPTIONS } from '../../topology/defaults.ts';
 
 export const CURSOR_VERSION = 1;
 
@@ -22,14 +24,17 @@ const cursorSchema = z.object({
 
 export type IngestCursor = z.infer<typeof cursorSchema>;
 
-export function cursorKey(stageName: string): string {
+/** The cursor's key: one object per stage name under the stage's `cursorPrefix`. */
+export function cursorKey(stageName: string, cursorPrefix: string = DEFAULT_INGEST_OPTIONS.cursorPrefix): string {
   if (stageName.length === 0 || /[/\\]/.test(stageName)) throw new Error(`stage name ${JSON.stringify(stageName)} cannot name a cursor object`);
-  return `state/ingest/${stageName}.json`;
+  const prefix = cursorPrefix.replace(/\/+$/, '');
+  if (prefix.length === 0) throw new Error('an ingest cursorPrefix must name a store prefix (it is empty)');
+  return `${prefix}/${stageName}.json`;
 }
 
 /** The stored cursor, or undefined when there is none. A cursor that does not parse is an error, not a fresh start. */
-export async function readCursor(store: ObjectStore, stageName: string): Promise<IngestCursor | undefined> {
-  const key = cursorKey(stageName);
+export async function readCursor(store: ObjectStore, stageName: string, cursorPrefix?: string): Promise<IngestCursor | undefined> {
+  const key = cursorKey(stageName, cursorPrefix);
   if ((await store.head(key)) === undefined) return undefined;
   const text = new TextDecoder().decode(await store.get(key));
   let raw: unknown;
@@ -46,6 +51,6 @@ export async function readCursor(store: ObjectStore, stageName: string): Promise
   return parsed.data;
 }
 
-export async function writeCursor(store: ObjectStore, cursor: IngestCursor): Promise<void> {
-  await store.put(cursorKey(cursor.stage), `${JSON.stringify(cursor, null, 2)}\n`, { contentType: 'application/json' });
+export async function writeCursor(store: ObjectStore, cursor: IngestCursor, cursorPrefix?: string): Promise<void> {
+  await store.put(cursorKey(cursor.stage, cursorPrefix), `${JSON.stringify(cursor, null, 2)}\n`, { contentType: 'application/json' });
 }

@@ -62,9 +62,9 @@ async function ingest(ctx: StageContext<IngestStageConfig>, counters: StageCount
   await transport.createTopics([{ topic: topic.name, partitions: topic.partitions }]);
   const annotations: AnnotationIndex | undefined = o.annotations ? await loadAnnotationIndex(store, o.annotations) : undefined;
 
-  let cursor = await readCursor(store, stage.name);
+  let cursor = await readCursor(store, stage.name, o.cursorPrefix);
   if (cursor !== undefined && (cursor.prefix !== o.prefix || cursor.split !== o.split)) {
-    logger.warn({ cursor: cursorKey(stage.name), was: { prefix: cursor.prefix, split: cursor.split } }, 'ingest cursor belongs to another listing; starting over');
+    logger.warn({ cursor: cursorKey(stage.name, o.cursorPrefix), was: { prefix: cursor.prefix, split: cursor.split } }, 'ingest cursor belongs to another listing; starting over');
     cursor = undefined;
   }
   let state: IngestCursor = cursor ?? { v: CURSOR_VERSION, stage: stage.name, prefix: o.prefix, split: o.split, lastKey: '', published: 0, skipped: 0, pages: 0, updatedAt: '' };
@@ -107,7 +107,7 @@ async function ingest(ctx: StageContext<IngestStageConfig>, counters: StageCount
             pages: state.pages + 1,
             updatedAt: new Date().toISOString(),
           };
-          await writeCursor(store, state);
+          await writeCursor(store, state, o.cursorPrefix);
           counters.listed += handled.length;
           counters.published += messages.length;
           ctx.metrics?.imagesProduced(messages.length);

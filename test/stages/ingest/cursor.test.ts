@@ -30,7 +30,9 @@ test('a corrupt cursor is an error naming the file, not a silent restart', async
   }
 });
 
-test('stage names that would escape the state folder are refused', () => {
+test('a cursor key sits under the cursorPrefix; stage names and prefixes that cannot name one are refused', () => {
   assert.throws(() => cursorKey('a/b'), /cannot name a cursor object/);
   assert.throws(() => cursorKey(''), /cannot name a cursor object/);
+  assert.equal(cursorKey('ingest-a', 'runs/r1/ingest/'), 'runs/r1/ingest/ingest-a.json');
+  assert.throws(() => cursorKey('ingest-a', '/'), /cursorPrefix must name a store prefix/);
 });

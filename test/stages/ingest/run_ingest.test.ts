@@ -94,6 +94,29 @@ test('lists page by page with continuation tokens and publishes one ImageRef per
   }
 });
 
+test('a stage keeps its cursor under its cursorPrefix: runs with another prefix list from the start', async () => {
+  const { store, cleanup } = await tempStore();
+  const transport = new MemoryTransport();
+  try {
+    await putImages(store, ['1.jpg', '2.jpg', '3.jpg']);
+    const runA = testTopology({ ingest: { cursorPrefix: 'runs/a/ingest' } });
+    assert.equal((await runIngestStage(context(runA, store, transport)).done).published, 3);
+    assert.equal((await readCursor(store, 'ingest-unlabeled', 'runs/a/ingest'))?.published, 3);
+    assert.equal(await store.head('runs/a/ingest/ingest-unlabeled.json').then((h) => h !== undefined), true);
+    assert.equal(await readCursor(store, 'ingest-unlabeled'), undefined, 'nothing under the default prefix');
+
+    // Run b's stage has the same name: it does not resume from run a's position.
+    const runB = testTopology({ ingest: { cursorPrefix: 'runs/b/ingest/' } });
+    assert.equal((await runIngestStage(context(runB, store, transport)).done).published, 3);
+    assert.equal((await readCursor(store, 'ingest-unlabeled', 'runs/b/ingest'))?.lastKey, `${PREFIX}3.jpg`);
+    // Run a again resumes from its own cursor: nothing new.
+    assert.equal((await runIngestStage(context(runA, store, transport)).done).published, 0);
+  } finally {
+    await transport.close();
+    await cleanup();
+  }
+});
+
 test('after a crash mid-listing the next run resumes after the last acked page, without duplicates', async () => {
   const { store: local, cleanup } = await tempStore();
   const transport = new MemoryTransport();

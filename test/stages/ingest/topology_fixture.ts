@@ -38,7 +38,7 @@ export function testTopology(parts: TopologyParts = {}): CompiledTopology {
       name: 'ingest-unlabeled',
       parallelism: 1,
       output: 'images',
-      options: { prefix: 'corpus/unlabeled/images/', split: 'unlabeled', bucket: 'corpus', pageSize: 2, watch: false, watchIntervalMs: 50, limit: 0, ...parts.ingest },
+      options: { prefix: 'corpus/unlabeled/images/', split: 'unlabeled', bucket: 'corpus', pageSize: 2, watch: false, watchIntervalMs: 50, limit: 0, cursorPrefix: 'state/ingest', ...parts.ingest },
     },
     {
       kind: 'teacher',
