@@ -1,10 +1,10 @@
 // `distillery run all`: the main job — corpus, teacher, pipeline, baseline, evaluation and the run report.
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { initBackend } from '../backend/backend.ts';
-import { BASELINE_START_LEARNING_RATE, DEFAULT_STUDENT_INIT, formatBackend, parseStudentInit, runMainJob, type StudentInit } from '../runner/main_job.ts';
+import { DEFAULT_STUDENT_INIT, formatBackend, parseStudentInit, runMainJob, type StudentInit } from '../runner/main_job.ts';
 import { startProcessObservability, type ProcessObservability } from '../observability/index.ts';
 import { runStageProcess, stageByName } from '../runner/stage_process.ts';
-import { describeTopology, loadTopology } from '../topology/index.ts';
+import { describeTopology, loadTopology, STUDENT_PEAK_LEARNING_RATES } from '../topology/index.ts';
 import type { CompiledTopology } from '../topology/types.ts';
 import { createLogger, type Logger } from '../util/logger.ts';
 import type { TrainCommandIo } from './train.ts';
@@ -77,7 +77,7 @@ export function runCommand(io: TrainCommandIo = { stdout: process.stdout, stderr
     .addOption(
       new Option(
         '--student-init <from>',
-        `random | baseline | <model prefix>: the distilled student starts from random weights, from the labeled-only baseline (trained first, same steps), or from a saved model of its architecture in the store (e.g. runs/<id>/baseline of an earlier run; with --no-baseline nothing is retrained); from a model, its peak learning rate is ${BASELINE_START_LEARNING_RATE} unless the student's initLearningRate is set [${DEFAULT_STUDENT_INIT} with a step budget and a baseline, else random]`,
+        `random | baseline | <model prefix>: the distilled student starts from random weights, from the labeled-only baseline (trained first, same steps), or from a saved model of its architecture in the store (e.g. runs/<id>/baseline of an earlier run; with --no-baseline nothing is retrained); from a model, its peak learning rate is its preset's (${Object.entries(STUDENT_PEAK_LEARNING_RATES).map(([preset, lr]) => `${preset} ${lr}`).join(', ')}) unless the student's initLearningRate is set [${DEFAULT_STUDENT_INIT} with a step budget and a baseline, else random]`,
       ).argParser((text: string) => {
         try {
           return parseStudentInit(text);

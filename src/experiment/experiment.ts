@@ -9,6 +9,7 @@ import type { ObjectStore } from '../io/object_store.ts';
 import { PRESETS, resolveDetectorConfig, type DetectorConfig, type PresetName } from '../model/detector_config.ts';
 import type { StageCounters } from '../stages/stage.ts';
 import { runStudentStage, type StudentStageConfig } from '../stages/student/index.ts';
+import { STUDENT_PEAK_LEARNING_RATES } from '../topology/defaults.ts';
 import type { CompiledTopology } from '../topology/types.ts';
 import type { StepRecord } from '../train/history.ts';
 import type { DistillationKind } from '../train/objective.ts';
@@ -65,6 +66,16 @@ export function rowStudentConfig(topology: CompiledTopology, row: ExperimentRow)
     priorProbability: s.priorProbability,
   };
   return resolveDetectorConfig({ ...shared, name: PRESETS[row.preset].name }, row.preset);
+}
+
+/**
+ * The row's peak learning rate: the topology's student stage's, or for a row whose preset differs from the topology's
+ * student, that preset's peak (STUDENT_PEAK_LEARNING_RATES): student-large does not train reliably at the default
+ * student's 8e-3 (docs/results.md, "`student-large` at its own learning rate").
+ */
+export function rowLearningRate(topology: CompiledTopology, row: ExperimentRow): number {
+  if (row.preset === undefined || row.preset === (topology.studentPreset ?? 'student')) return studentStageOf(topology).options.learningRate;
+  return STUDENT_PEAK_LEARNING_RATES[row.preset];
 }
 
 /** The topology's student stage (exactly one). */
@@ -173,6 +184,7 @@ export async function trainCell(options: CellOptions): Promise<CellResult> {
       ...student.options,
       steps,
       seed,
+      learningRate: rowLearningRate(topology, row),
       labeledOnly: row.unlabeled === 'none',
       evalEvery: options.evalEvery ?? 0,
       evalImages: 0,

@@ -14,6 +14,7 @@ import { evaluateDetector } from '../eval/evaluate_detector.ts';
 import { joinKey, type ObjectStore } from '../io/object_store.ts';
 import { decodeRejection } from '../messages/index.ts';
 import { disposeLayersModel, type Detector } from '../model/detector.ts';
+import type { PresetName } from '../model/detector_config.ts';
 import { modelCost } from '../model/flops.ts';
 import type { Observability } from '../observability/stage_observer.ts';
 import { loadDetector } from '../model/store_io.ts';
@@ -22,7 +23,7 @@ import { formatSummaryTable, writeReport, type CocoStats, type FilterStats, type
 import type { StageCounters } from '../stages/stage.ts';
 import type { StudentRunningStage } from '../stages/student/run_student.ts';
 import { checkTeacherFits } from '../stages/teacher/teacher_model.ts';
-import { describeTopology, loadTopology, type Env } from '../topology/index.ts';
+import { describeTopology, loadTopology, STUDENT_PEAK_LEARNING_RATES, type Env } from '../topology/index.ts';
 import type { CompiledTopology, StageConfig } from '../topology/types.ts';
 import { loadCheckpoint } from '../train/checkpoint.ts';
 import { savedModelDir } from '../train/init_from.ts';
@@ -59,12 +60,16 @@ export function parseStudentInit(text: string): StudentInit {
 /** The baseline start gave the higher distilled AP in the main job (docs/results.md, "Student initialised from the labeled-only baseline"). */
 export const DEFAULT_STUDENT_INIT: StudentInit = 'baseline';
 /**
- * Peak learning rate of the student the main job starts from the baseline, unless the topology sets initLearningRate.
- * From the same seed-1 baseline, distilled AP at peaks 2e-3 / 4e-3 / 6e-3 / 8e-3 / 1.2e-2 / 1.6e-2 was 0.155 / 0.217 /
- * 0.237 / 0.260 / 0.241 / 0.161 (one run each; earlier, 1e-3 gave 0.096 and 3e-4 0.065): docs/results.md, "The learning
- * rates: above 2e-3 for the distilled student, and for the baseline too".
+ * Peak learning rate of the student the main job starts from the baseline (or a saved model), unless the topology sets
+ * initLearningRate: its preset's peak (STUDENT_PEAK_LEARNING_RATES), whatever the stage's own learningRate. For the
+ * default student, from the same seed-1 baseline, distilled AP at peaks 2e-3 / 4e-3 / 6e-3 / 8e-3 / 1.2e-2 / 1.6e-2 was
+ * 0.155 / 0.217 / 0.237 / 0.260 / 0.241 / 0.161 (one run each; earlier, 1e-3 gave 0.096 and 3e-4 0.065): docs/results.md,
+ * "The learning rates: above 2e-3 for the distilled student, and for the baseline too". student-large: 4e-3 ("`student-large`
+ * at its own learning rate").
  */
-export const BASELINE_START_LEARNING_RATE = 8e-3;
+export function baselineStartLearningRate(preset: PresetName = 'student'): number {
+  return STUDENT_PEAK_LEARNING_RATES[preset];
+}
 
 export interface MainJobOptions {
   /** Topology YAML file. */
@@ -251,16 +256,16 @@ export async function runMainJob(options: MainJobOptions): Promise<MainJobResult
 
 /**
  * Compiles the topology, turning `steps` and `initFrom` into overrides of the student stage (whatever its name); a student
- * started from the baseline also gets BASELINE_START_LEARNING_RATE unless the topology (or --set) gives initLearningRate.
+ * started from the baseline also gets baselineStartLearningRate unless the topology (or --set) gives initLearningRate.
  */
-async function compileWithSteps(file: string, env: Env, overrides: readonly string[], steps: number | undefined, initFrom: string | undefined): Promise<CompiledTopology> {
+export async function compileWithSteps(file: string, env: Env, overrides: readonly string[], steps: number | undefined, initFrom: string | undefined): Promise<CompiledTopology> {
   const first = await loadTopology(file, { env, overrides });
   if (steps === undefined && initFrom === undefined) return first;
   const { name, options } = stageOf(first, 'student');
   const student = [
     ...(steps === undefined ? [] : [`steps=${steps}`]),
     ...(initFrom === undefined ? [] : [`initFrom=${initFrom}`]),
-    ...(initFrom === undefined || options.initLearningRate !== undefined ? [] : [`initLearningRate=${BASELINE_START_LEARNING_RATE}`]),
+    ...(initFrom === undefined || options.initLearningRate !== undefined ? [] : [`initLearningRate=${baselineStartLearningRate(first.studentPreset)}`]),
   ];
   return loadTopology(file, { env, overrides: [...overrides, ...student.map((o) => `stages.${name}.options.${o}`)] });
 }

@@ -5,8 +5,8 @@ import type { z } from 'zod';
 import { resolveAnchorConfig, type AnchorConfig } from '../boxes/anchor_config.ts';
 import { BACKEND_ENV, BACKEND_NAMES, defaultBackend, type BackendChoice, type BackendName } from '../backend/backend.ts';
 import { DEFAULT_TOPICS, type TopicRole } from '../messages/topics.ts';
-import { resolveDetectorConfig, type DetectorConfig, type DetectorOptions } from '../model/detector_config.ts';
-import { DEFAULT_RUN_DIR, METRICS_PORT_ENV } from './defaults.ts';
+import { resolveDetectorConfig, type DetectorConfig, type DetectorOptions, type PresetName } from '../model/detector_config.ts';
+import { DEFAULT_RUN_DIR, METRICS_PORT_ENV, defaultStudentLearningRate } from './defaults.ts';
 import { isRawMap, parseTopologyYaml, type RawValue } from './document.ts';
 import { substituteEnv, substituteString, type Env } from './env.ts';
 import { IssueList, TopologyError, type FieldPath } from './errors.ts';
@@ -88,7 +88,7 @@ function compileDocument(doc: RawValue, source: string, env: Env, issues: IssueL
   const model = compileModel(top.model, issues);
   const thresholds = parseAt(thresholdsSchema, top.thresholds ?? {}, ['thresholds'], issues);
   const loss = parseAt(lossSchema, top.loss ?? {}, ['loss'], issues);
-  const stages = compileStages(top.stages, store, issues);
+  const stages = compileStages(top.stages, store, model?.studentPreset ?? 'student', issues);
   const observability = compileObservability(top.observability, env, issues);
   if (
     config === undefined ||
@@ -119,6 +119,7 @@ function compileDocument(doc: RawValue, source: string, env: Env, issues: IssueL
     anchors: model.anchors,
     teacher: model.teacher,
     student: model.student,
+    studentPreset: model.studentPreset,
     thresholds,
     loss,
     stages,
@@ -219,6 +220,7 @@ interface CompiledModel {
   anchors: AnchorConfig;
   teacher: DetectorConfig;
   student: DetectorConfig;
+  studentPreset: PresetName;
 }
 
 /** Fields teacher and student must share so soft labels align anchor for anchor; set once in the model block. */
@@ -262,7 +264,7 @@ function compileModel(value: unknown, issues: IssueList): CompiledModel | undefi
   };
   const teacher = compileDetector('teacher', model.teacher, shared, issues);
   const student = compileDetector('student', model.student, shared, issues);
-  return teacher && student ? { anchors, teacher, student } : undefined;
+  return teacher && student ? { anchors, teacher: teacher.config, student: student.config, studentPreset: student.preset } : undefined;
 }
 
 function compileDetector(
@@ -270,7 +272,7 @@ function compileDetector(
   value: unknown,
   shared: Pick<DetectorConfig, (typeof SHARED_FIELDS)[number]>,
   issues: IssueList,
-): DetectorConfig | undefined {
+): { config: DetectorConfig; preset: PresetName } | undefined {
   const path = ['model', role];
   const spec = parseAt(detectorSpecSchema, value ?? {}, path, issues);
   if (spec === undefined) return undefined;
@@ -287,20 +289,20 @@ function compileDetector(
   const options: DetectorOptions = { ...rest, ...shared, name: name ?? role };
   if (stageChannels !== undefined) options.stageChannels = stageChannels as DetectorConfig['stageChannels'];
   try {
-    return resolveDetectorConfig(options, preset ?? role);
+    return { config: resolveDetectorConfig(options, preset ?? role), preset: preset ?? role };
   } catch (err) {
     issues.add(path, (err as Error).message);
     return undefined;
   }
 }
 
-function compileStages(list: unknown[], store: StoreConfig | undefined, issues: IssueList): StageConfig[] | undefined {
+function compileStages(list: unknown[], store: StoreConfig | undefined, studentPreset: PresetName, issues: IssueList): StageConfig[] | undefined {
   const stages: StageConfig[] = [];
   const firstByName = new Map<string, number>();
   const prefixes = new Map<string, number>();
   let ok = true;
   list.forEach((value, i) => {
-    const stage = compileStage(value, i, store, issues);
+    const stage = compileStage(value, i, store, studentPreset, issues);
     if (stage === undefined) {
       ok = false;
       return;
@@ -326,7 +328,7 @@ function compileStages(list: unknown[], store: StoreConfig | undefined, issues: 
   return ok ? stages : undefined;
 }
 
-function compileStage(value: unknown, i: number, store: StoreConfig | undefined, issues: IssueList): StageConfig | undefined {
+function compileStage(value: unknown, i: number, store: StoreConfig | undefined, studentPreset: PresetName, issues: IssueList): StageConfig | undefined {
   const path: FieldPath = ['stages', i];
   if (!isRawMap(value)) {
     issues.add(path, `expected a mapping with name, kind, parallelism and options, got ${JSON.stringify(value)}`);
@@ -394,7 +396,11 @@ function compileStage(value: unknown, i: number, store: StoreConfig | undefined,
         kind,
         parallelism: base.parallelism,
         input: base.input,
-        options: { ...options, evalAnnotations: options.evalAnnotations ?? '' },
+        options: {
+          ...options,
+          learningRate: options.learningRate ?? defaultStudentLearningRate(studentPreset, options.steps),
+          evalAnnotations: options.evalAnnotations ?? '',
+        },
       };
       return issues.items.length === before ? stage : undefined;
     }

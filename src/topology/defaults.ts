@@ -1,4 +1,5 @@
 // Defaults of every optional topology field, in one place (the compiler fills them; docs and tests refer to them).
+import type { PresetName } from '../model/detector_config.ts';
 import { DEFAULT_OBJECTIVE, type ObjectiveConfig } from '../train/objective.ts';
 import type { IngestStageOptions, ObservabilityConfig, StudentStageOptions, TeacherStageOptions, ThresholdConfig } from './types.ts';
 
@@ -51,6 +52,25 @@ export const DEFAULT_STUDENT_OPTIONS: Readonly<Omit<StudentStageOptions, 'checkp
   trainingThread: true,
   trainingReplicas: 1,
 });
+
+/**
+ * A student stage's learningRate where the topology gives none and the student has a step budget (warm-up, then cosine
+ * to 0), by the student's preset: the peak each was measured best at, and for student-large the highest it trains at
+ * reliably (docs/results.md, "The learning rates" and "`student-large` at its own learning rate": at 8e-3 two of three
+ * seeds of its baseline did not train). The main job also starts a student from its baseline at this peak. A continuous
+ * student (steps: 0, no decay) keeps DEFAULT_STUDENT_OPTIONS.learningRate, whatever its preset.
+ */
+export const STUDENT_PEAK_LEARNING_RATES: Readonly<Record<PresetName, number>> = Object.freeze({
+  student: 8e-3,
+  'student-large': 4e-3,
+  // The rate the bundled teacher was trained at from scratch (TEACHER_LEARNING_RATE of `distillery train`).
+  teacher: 1e-3,
+});
+
+/** The student stage's learning rate where the topology gives none (see STUDENT_PEAK_LEARNING_RATES). */
+export function defaultStudentLearningRate(preset: PresetName, steps: number): number {
+  return steps > 0 ? STUDENT_PEAK_LEARNING_RATES[preset] : DEFAULT_STUDENT_OPTIONS.learningRate;
+}
 
 export const DEFAULT_LOCAL_ROOT = 'data';
 export const DEFAULT_S3_REGION = 'us-east-1';

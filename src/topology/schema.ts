@@ -227,7 +227,8 @@ export const studentOptionsSchema = mapping({
   steps: nonNegativeInt().default(DEFAULT_STUDENT_OPTIONS.steps),
   batchSize: positiveInt().default(DEFAULT_STUDENT_OPTIONS.batchSize),
   labeledFraction: unitInterval().default(DEFAULT_STUDENT_OPTIONS.labeledFraction),
-  learningRate: positiveNumber().default(DEFAULT_STUDENT_OPTIONS.learningRate),
+  // Absent: by the student's preset and step budget (defaultStudentLearningRate), which the compiler fills in.
+  learningRate: positiveNumber().optional(),
   warmupSteps: nonNegativeInt().default(DEFAULT_STUDENT_OPTIONS.warmupSteps),
   clipNorm: nonNegativeNumber().default(DEFAULT_STUDENT_OPTIONS.clipNorm),
   checkpointEvery: positiveInt().default(DEFAULT_STUDENT_OPTIONS.checkpointEvery),

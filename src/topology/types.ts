@@ -1,7 +1,7 @@
 // The compiled topology: every option resolved and validated. Stages and runners take their settings from here.
 import type { AnchorConfig } from '../boxes/anchor_config.ts';
 import type { TopicRole } from '../messages/topics.ts';
-import type { DetectorConfig } from '../model/detector_config.ts';
+import type { DetectorConfig, PresetName } from '../model/detector_config.ts';
 import type { ObjectiveConfig } from '../train/objective.ts';
 import type { BackendName } from '../backend/backend.ts';
 import type { SaslMechanism } from '../transport/kafka_security.ts';
@@ -100,6 +100,7 @@ export interface StudentStageOptions {
   batchSize: number;
   /** Share of each batch drawn from labeled samples (the rest unlabeled), e.g. 0.5 for 1:1. */
   labeledFraction: number;
+  /** Peak learning rate (after warm-up; then cosine to 0 with a step budget). Absent from the topology: defaultStudentLearningRate. */
   learningRate: number;
   warmupSteps: number;
   /** Gradient clipping by global norm (0 = off). */
@@ -183,6 +184,8 @@ export interface CompiledTopology {
   anchors: AnchorConfig;
   teacher: DetectorConfig;
   student: DetectorConfig;
+  /** The preset the student's architecture starts from (absent: student); picks its default learning rate. */
+  studentPreset?: PresetName;
   thresholds: ThresholdConfig;
   loss: ObjectiveConfig;
   stages: StageConfig[];

@@ -8,7 +8,7 @@ import { initBackend } from '../../src/backend/backend.ts';
 import { main } from '../../src/cli/program.ts';
 import type { ExperimentReport } from '../../src/cli/experiment.ts';
 import { generateCorpus } from '../../src/corpus/index.ts';
-import { EXPERIMENT_ROWS, experimentRow, meanStd, recordsFor, summarizeRows, type CellResult } from '../../src/experiment/experiment.ts';
+import { EXPERIMENT_ROWS, experimentRow, meanStd, recordsFor, rowLearningRate, summarizeRows, type CellResult } from '../../src/experiment/experiment.ts';
 import { decodeSampleRecords, encodeSampleRecords, readSampleRecords, type SampleRecord } from '../../src/experiment/samples_file.ts';
 import { LocalStore } from '../../src/io/local_store.ts';
 import { compileTopology } from '../../src/topology/index.ts';
@@ -46,6 +46,17 @@ test('rows select labeled samples always, and unlabeled ones by the filter setti
       [undefined, 'student-large'],
     ],
   );
+});
+
+test("a row with its own preset trains at that preset's peak learning rate, the others at the topology's", () => {
+  const yaml = tinyTopologyYaml({ name: 'tiny-lr', storeRoot: 'store', steps: 3, checkpointPrefix: 'runs/x/student', evalEvery: 0 });
+  const topology = compileTopology(yaml, 'tiny.yaml', { env: {} });
+  assert.equal(rowLearningRate(topology, experimentRow('adl-filtered')), 0.001, "the tiny topology's own rate");
+  assert.equal(rowLearningRate(topology, experimentRow('sad-large')), 4e-3);
+  assert.equal(rowLearningRate(topology, experimentRow('labeled-only-large')), 4e-3);
+  // A topology whose student already is student-large keeps its own rate for those rows too.
+  const large = compileTopology(yaml, 'tiny.yaml', { env: {}, overrides: ['model.student.preset=student-large'] });
+  assert.equal(rowLearningRate(large, experimentRow('sad-large')), 0.001);
 });
 
 test('mean and sample standard deviation per row, in table order', () => {

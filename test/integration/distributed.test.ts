@@ -58,7 +58,7 @@ stages:
   - { name: teacher-${id}, kind: teacher, options: { checkpoint: models/teacher, batchSize: ${options.teacherBatch ?? 4}, fetchConcurrency: 2, maxBatchWaitMs: 50ms } }
   - name: student-${id}
     kind: student
-    options: { steps: 4, batchSize: 2, warmupSteps: 1, checkpointEvery: 2, checkpointPrefix: runs/${id}/student, evalEvery: 0, evalAnnotations: corpus/test/annotations.json, bufferSize: 16 }
+    options: { steps: 4, batchSize: 2, learningRate: 0.001, warmupSteps: 1, checkpointEvery: 2, checkpointPrefix: runs/${id}/student, evalEvery: 0, evalAnnotations: corpus/test/annotations.json, bufferSize: 16 }
 `;
 }
 

@@ -45,6 +45,7 @@ stages:
     options:
       steps: ${o.steps}
       batchSize: 2
+      learningRate: 0.001     # the rate these tests were written at (the preset's, with a step budget, is 0.008)
       warmupSteps: 1
       checkpointEvery: 2
       checkpointPrefix: ${o.checkpointPrefix}
