@@ -9,7 +9,7 @@ import { openStore } from '../io/open_store.ts';
 import { disposeLayersModel } from '../model/detector.ts';
 import type { DetectorConfig } from '../model/detector_config.ts';
 import { saveDetector } from '../model/store_io.ts';
-import { loadTopology } from '../topology/index.ts';
+import { loadTopology, TEACHER_LEARNING_RATE } from '../topology/index.ts';
 import type { CompiledTopology, StudentStageOptions } from '../topology/types.ts';
 import { augmentPreset, type AugmentOptions } from '../train/augment.ts';
 import { trainSupervised, type SupervisedTrainResult, type TrainProgress } from '../train/supervised.ts';
@@ -81,12 +81,8 @@ export interface TrainPlan {
   postprocess: { scoreThreshold: number; topKPerLevel: number; nmsIou: number; maxDetections: number };
 }
 
-/**
- * The teacher's peak learning rate when --lr is absent: the rate the bundled teacher was trained with from scratch. The
- * other hyper-parameters come from the student stage, but its peak (8e-3 in the embedded topology) was tuned for the
- * student and collapsed a from-scratch teacher to one constant score (docs/results.md, the anchor-size section).
- */
-export const TEACHER_LEARNING_RATE = 1e-3;
+/** The teacher's peak learning rate when --lr is absent (defined beside the students' rates). */
+export { TEACHER_LEARNING_RATE };
 
 /** Hyper-parameters when the topology has no student stage to borrow them from. */
 const FALLBACK: Pick<

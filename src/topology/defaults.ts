@@ -54,6 +54,14 @@ export const DEFAULT_STUDENT_OPTIONS: Readonly<Omit<StudentStageOptions, 'checkp
 });
 
 /**
+ * The teacher's peak learning rate (`distillery train teacher` without --lr, and a student built from the teacher
+ * preset): the rate the bundled teacher was trained with from scratch. The other hyper-parameters of `train teacher`
+ * come from the student stage, but the student's peak (8e-3) collapsed a from-scratch teacher to one constant score
+ * (docs/results.md, the anchor-size section).
+ */
+export const TEACHER_LEARNING_RATE = 1e-3;
+
+/**
  * A student stage's learningRate where the topology gives none and the student has a step budget (warm-up, then cosine
  * to 0), by the student's preset: the peak each was measured best at, and for student-large the highest it trains at
  * reliably (docs/results.md, "The learning rates" and "`student-large` at its own learning rate": at 8e-3 two of three
@@ -63,8 +71,7 @@ export const DEFAULT_STUDENT_OPTIONS: Readonly<Omit<StudentStageOptions, 'checkp
 export const STUDENT_PEAK_LEARNING_RATES: Readonly<Record<PresetName, number>> = Object.freeze({
   student: 8e-3,
   'student-large': 4e-3,
-  // The rate the bundled teacher was trained at from scratch (TEACHER_LEARNING_RATE of `distillery train`).
-  teacher: 1e-3,
+  teacher: TEACHER_LEARNING_RATE,
 });
 
 /** The student stage's learning rate where the topology gives none (see STUDENT_PEAK_LEARNING_RATES). */
