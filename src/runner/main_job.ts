@@ -39,6 +39,8 @@ import { formatPipelineUse, pipelineUse } from './pipeline_use.ts';
 export const CORPUS_PREFIX = 'corpus';
 /** The teacher shipped with the package (model.json + shards), copied into the store when it has none. */
 export const BUNDLED_TEACHER_DIR = fileURLToPath(new URL('../../models/teacher/', import.meta.url));
+/** The store key the bundled teacher is copied to: the teacher checkpoint the shipped topologies name. */
+export const BUNDLED_TEACHER_KEY = 'models/teacher';
 /** Test images drawn in the report's grid. */
 export const GRID_IMAGES = 8;
 /** Without a TTY, one progress line per this many milliseconds. */
@@ -323,9 +325,20 @@ export async function ensureCorpus(store: ObjectStore, corpus: NonNullable<MainJ
   }
 }
 
-/** Copies the bundled teacher (model.json + weight shards) into the store when the store has none. */
+/**
+ * Copies the bundled teacher (model.json + weight shards) into the store when the store has none at
+ * BUNDLED_TEACHER_KEY. Any other missing checkpoint is an error: seeding it with the bundled teacher would run a
+ * misspelt or not yet trained checkpoint as the bundled one under its name.
+ */
 export async function ensureTeacher(store: ObjectStore, prefix: string, bundled: string, topologyFile: string): Promise<void> {
   if ((await store.head(joinKey(prefix, 'model.json'))) !== undefined) return;
+  const key = prefix.replace(/^\/+|\/+$/g, '');
+  if (key !== BUNDLED_TEACHER_KEY) {
+    throw new Error(
+      `no teacher at ${store.describe()}/${key}/model.json (the teacher stage's checkpoint); the bundled teacher is copied only to ` +
+        `${BUNDLED_TEACHER_KEY}: check the key, or train one there with \`distillery train teacher --topology ${topologyFile} --out ${key}\``,
+    );
+  }
   let files: string[];
   try {
     files = (await readdir(bundled)).filter((f) => f === 'model.json' || /^group\d+-shard\d+of\d+\.bin$/.test(f));

@@ -1,7 +1,7 @@
 // The main job end to end on a tiny corpus and tiny models: report.html and metrics.json with all three models.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -9,7 +9,7 @@ import { initBackend } from '../../src/backend/backend.ts';
 import { readCocoAnnotations } from '../../src/corpus/index.ts';
 import { LocalStore } from '../../src/io/local_store.ts';
 import type { MetricsJson } from '../../src/report/index.ts';
-import { baselineStartLearningRate, chooseStudentInit, compileWithSteps, parseStudentInit, runMainJob, stageOf } from '../../src/runner/main_job.ts';
+import { BUNDLED_TEACHER_KEY, baselineStartLearningRate, chooseStudentInit, compileWithSteps, ensureTeacher, parseStudentInit, runMainJob, stageOf } from '../../src/runner/main_job.ts';
 import { compileTopology } from '../../src/topology/index.ts';
 import { disposeLayersModel } from '../../src/model/detector.ts';
 import { loadCheckpoint } from '../../src/train/checkpoint.ts';
@@ -240,4 +240,27 @@ test('the default start is the baseline where there is one to train first (a ste
   assert.deepEqual(chooseStudentInit({ model: 'runs/a/baseline' }, 0, false), { model: 'runs/a/baseline' }, 'a saved model needs neither');
   assert.deepEqual([parseStudentInit('random'), parseStudentInit('baseline'), parseStudentInit('runs/a/baseline/')], ['random', 'baseline', { model: 'runs/a/baseline' }]);
   assert.throws(() => parseStudentInit(' '), /needs 'random', 'baseline' or the store prefix/);
+});
+
+test('the bundled teacher seeds only its own key: another missing checkpoint is an error, and nothing is written', async () => {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'distillery-ensure-'));
+  try {
+    const bundled = path.join(root, 'bundled');
+    await mkdir(bundled);
+    await writeFile(path.join(bundled, 'model.json'), '{"weightsManifest": []}');
+    await writeFile(path.join(bundled, 'group1-shard1of1.bin'), new Uint8Array([1, 2, 3]));
+    const store = new LocalStore({ root: path.join(root, 'store') });
+    await assert.rejects(
+      ensureTeacher(store, 'models/teacher-misspelt', bundled, 'mine.yaml'),
+      /no teacher at .*models\/teacher-misspelt\/model\.json .*copied only to models\/teacher: check the key, or train one there with `distillery train teacher --topology mine\.yaml --out models\/teacher-misspelt`/,
+    );
+    assert.deepEqual((await store.list('models/')).objects, []);
+    await ensureTeacher(store, `${BUNDLED_TEACHER_KEY}/`, bundled, 'mine.yaml');
+    assert.deepEqual((await store.list('models/')).objects.map((o) => o.key).sort(), ['models/teacher/group1-shard1of1.bin', 'models/teacher/model.json']);
+    // A checkpoint that exists is used as it is, whatever its key.
+    await store.put('models/mine/model.json', new Uint8Array([0]));
+    await ensureTeacher(store, 'models/mine', bundled, 'mine.yaml');
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 });
