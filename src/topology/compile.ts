@@ -286,7 +286,8 @@ function compileDetector(
     }
   }
   if (!consistent) return undefined;
-  const options: DetectorOptions = { ...rest, ...shared, name: name ?? role };
+  // Unnamed, a model is named after its preset, so tables and model cards say which architecture it is.
+  const options: DetectorOptions = { ...rest, ...shared, name: name ?? preset ?? role };
   if (stageChannels !== undefined) options.stageChannels = stageChannels as DetectorConfig['stageChannels'];
   try {
     return { config: resolveDetectorConfig(options, preset ?? role), preset: preset ?? role };

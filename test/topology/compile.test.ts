@@ -369,6 +369,9 @@ ${MINIMAL}`);
     assert.equal(lr('{preset: student-large}', ', steps: 2000, learningRate: 0.002'), 0.002);
     const set = compile(FULL, { overrides: ['model.student.preset=student-large', 'stages.student.options.steps=50'] });
     assert.equal(set.studentPreset, 'student-large');
+    assert.equal(set.student.name, 'student-large', 'an unnamed model is named after its preset');
+    assert.equal(set.teacher.name, 'teacher');
+    assert.equal(compile(FULL, { overrides: ['model.student.preset=student-large', 'model.student.name=mine'] }).student.name, 'mine');
     assert.equal(stage(set, 'student').options.learningRate, 4e-3);
   });
 
