@@ -28,20 +28,23 @@ export interface ExperimentRow {
   unlabeled: 'none' | 'all' | 'filtered';
   /** Student augmentation for this row (default: the topology's). */
   augment?: 'none' | 'flip';
-  /** Student preset for this row (default: the topology's student); the model block's shared fields still apply. */
+  /**
+   * Student preset for this row (absent: the topology's student). Every shipped row names its own, so the table does
+   * not change with the topology's default student; the model block's shared fields still apply.
+   */
   preset?: PresetName;
 }
 
 /** The student rows, in the paper's order (Table 3 of Tang et al. 2019, shrunk to the shapes benchmark). */
 export const EXPERIMENT_ROWS: readonly ExperimentRow[] = Object.freeze([
-  { id: 'labeled-only', title: 'student, labeled only (FL + L_loc)', distillation: 'none', unlabeled: 'none' },
-  { id: 'kl', title: '+ KL distillation (labeled)', distillation: 'kld', unlabeled: 'none' },
-  { id: 'fdl', title: '+ FDL (labeled)', distillation: 'fdl', unlabeled: 'none' },
-  { id: 'adl', title: '+ ADL (labeled)', distillation: 'adl', unlabeled: 'none' },
-  { id: 'adl-unfiltered', title: '+ ADL, unlabeled data, unfiltered', distillation: 'adl', unlabeled: 'all' },
-  { id: 'adl-filtered', title: '+ ADL, unlabeled data, filtered (full SAD)', distillation: 'adl', unlabeled: 'filtered' },
+  { id: 'labeled-only', title: 'student, labeled only (FL + L_loc)', distillation: 'none', unlabeled: 'none', preset: 'student' },
+  { id: 'kl', title: '+ KL distillation (labeled)', distillation: 'kld', unlabeled: 'none', preset: 'student' },
+  { id: 'fdl', title: '+ FDL (labeled)', distillation: 'fdl', unlabeled: 'none', preset: 'student' },
+  { id: 'adl', title: '+ ADL (labeled)', distillation: 'adl', unlabeled: 'none', preset: 'student' },
+  { id: 'adl-unfiltered', title: '+ ADL, unlabeled data, unfiltered', distillation: 'adl', unlabeled: 'all', preset: 'student' },
+  { id: 'adl-filtered', title: '+ ADL, unlabeled data, filtered (full SAD)', distillation: 'adl', unlabeled: 'filtered', preset: 'student' },
   // What limits the student (issue 10): augmentation and capacity, each against full SAD.
-  { id: 'sad-noflip', title: 'full SAD without flip augmentation', distillation: 'adl', unlabeled: 'filtered', augment: 'none' },
+  { id: 'sad-noflip', title: 'full SAD without flip augmentation', distillation: 'adl', unlabeled: 'filtered', augment: 'none', preset: 'student' },
   { id: 'sad-large', title: 'full SAD, student-large (½ of the teacher’s FLOPs)', distillation: 'adl', unlabeled: 'filtered', preset: 'student-large' },
   { id: 'labeled-only-large', title: 'student-large, labeled only (FL + L_loc)', distillation: 'none', unlabeled: 'none', preset: 'student-large' },
 ]);
@@ -52,9 +55,12 @@ export function experimentRow(id: string): ExperimentRow {
   return row;
 }
 
-/** The row's student: the topology's, or the row's preset with the topology's shared fields (classes, input, anchors). */
+/**
+ * The row's student: the topology's when the row names no preset or the topology's own (its architecture overrides
+ * kept), else the row's preset with the topology's shared fields (classes, input, anchors).
+ */
 export function rowStudentConfig(topology: CompiledTopology, row: ExperimentRow): DetectorConfig {
-  if (row.preset === undefined) return topology.student;
+  if (row.preset === undefined || row.preset === (topology.studentPreset ?? 'student')) return topology.student;
   const s = topology.student;
   const shared = {
     numClasses: s.numClasses,

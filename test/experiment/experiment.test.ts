@@ -8,7 +8,8 @@ import { initBackend } from '../../src/backend/backend.ts';
 import { main } from '../../src/cli/program.ts';
 import type { ExperimentReport } from '../../src/cli/experiment.ts';
 import { generateCorpus } from '../../src/corpus/index.ts';
-import { EXPERIMENT_ROWS, experimentRow, meanStd, recordsFor, rowLearningRate, summarizeRows, type CellResult } from '../../src/experiment/experiment.ts';
+import { EXPERIMENT_ROWS, experimentRow, meanStd, recordsFor, rowLearningRate, rowStudentConfig, summarizeRows, type CellResult } from '../../src/experiment/experiment.ts';
+import { PRESETS } from '../../src/model/detector_config.ts';
 import { decodeSampleRecords, encodeSampleRecords, readSampleRecords, type SampleRecord } from '../../src/experiment/samples_file.ts';
 import { LocalStore } from '../../src/io/local_store.ts';
 import { compileTopology } from '../../src/topology/index.ts';
@@ -38,10 +39,12 @@ test('rows select labeled samples always, and unlabeled ones by the filter setti
     EXPERIMENT_ROWS.map((r) => r.distillation),
     ['none', 'kld', 'fdl', 'adl', 'adl', 'adl', 'adl', 'adl', 'none'],
   );
+  // Every row names its student: the table is the same whatever the topology's default student is.
   assert.deepEqual(
-    EXPERIMENT_ROWS.map((r) => [r.augment, r.preset]).slice(6),
+    EXPERIMENT_ROWS.map((r) => [r.augment, r.preset]),
     [
-      ['none', undefined],
+      ...Array.from({ length: 6 }, () => [undefined, 'student']),
+      ['none', 'student'],
       [undefined, 'student-large'],
       [undefined, 'student-large'],
     ],
@@ -57,6 +60,12 @@ test("a row with its own preset trains at that preset's peak learning rate, the 
   // A topology whose student already is student-large keeps its own rate for those rows too.
   const large = compileTopology(yaml, 'tiny.yaml', { env: {}, overrides: ['model.student.preset=student-large'] });
   assert.equal(rowLearningRate(large, experimentRow('sad-large')), 0.001);
+  assert.equal(rowLearningRate(large, experimentRow('adl-filtered')), 8e-3, 'a student row under a student-large topology');
+  // The row of the topology's own preset keeps the topology's architecture; another preset's row builds that preset.
+  assert.equal(rowStudentConfig(topology, experimentRow('adl-filtered')), topology.student);
+  assert.equal(rowStudentConfig(large, experimentRow('sad-large')), large.student);
+  assert.equal(rowStudentConfig(large, experimentRow('adl-filtered')).name, 'student');
+  assert.deepEqual(rowStudentConfig(large, experimentRow('adl-filtered')).stageChannels, PRESETS.student.stageChannels);
 });
 
 test('mean and sample standard deviation per row, in table order', () => {
