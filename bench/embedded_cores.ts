@@ -11,7 +11,10 @@
 // Modes: inline (both models on the main thread), thread (the teacher's inference in its thread), threads (the student's
 // training in its own thread too), replicas (the student's training in two data-parallel training threads).
 //
-//   node --import tsx bench/embedded_cores.ts [--steps 200] [--modes inline,thread,threads,replicas] [--json]
+//   node --import tsx bench/embedded_cores.ts [--steps 200] [--modes inline,thread,threads,replicas] [--set field=value …] [--json]
+//
+// --set overrides topology fields as `distillery run --set` does (e.g. --set model.student.preset=student, the default
+// student of the figures in docs/benchmarks.md measured before student-large became the default).
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { runSelf } from './run_self.ts';
@@ -35,6 +38,7 @@ const { values } = parseArgs({
     modes: { type: 'string', default: 'inline,thread,threads,replicas' },
     mode: { type: 'string' },
     topology: { type: 'string', default: 'topologies/embedded.yaml' },
+    set: { type: 'string', multiple: true, default: [] },
     json: { type: 'boolean', default: false },
   },
 });
@@ -58,6 +62,7 @@ async function runMode(mode: Mode): Promise<ModeResult> {
     `stages.teacher.options.inferenceThread=${mode !== 'inline'}`,
     `stages.student.options.trainingThread=${mode === 'threads' || mode === 'replicas'}`,
     `stages.student.options.trainingReplicas=${mode === 'replicas' ? 2 : 1}`,
+    ...values.set,
   ];
   const topology = await loadTopology(values.topology, { env: { ...process.env, DISTILLERY_RUN_ID: runId }, overrides });
   const backend = await initBackend(topology.backend, { reason: topology.backendReason });
@@ -80,7 +85,7 @@ async function runMode(mode: Mode): Promise<ModeResult> {
 }
 
 function child(mode: Mode): Promise<ModeResult> {
-  return runSelf<ModeResult>(import.meta.url, ['--mode', mode, '--steps', values.steps, '--topology', values.topology], `${mode} run`);
+  return runSelf<ModeResult>(import.meta.url, ['--mode', mode, '--steps', values.steps, '--topology', values.topology, ...values.set.flatMap((o) => ['--set', o])], `${mode} run`);
 }
 
 if (values.mode !== undefined) {

@@ -430,6 +430,9 @@ describe('shipped topologies', () => {
     assert.deepEqual(t.store, { kind: 'local', root: 'data' });
     assert.equal(t.student.numClasses, 4);
     assert.equal(t.student.inputSize, 128);
+    // The default student is the larger preset, at its own peak learning rate (docs/results.md).
+    assert.equal(t.studentPreset, 'student-large');
+    assert.equal(stage(t, 'student').options.learningRate, 4e-3);
     const ingests = t.stages.filter((s) => s.kind === 'ingest');
     assert.deepEqual(
       ingests.map((s) => [s.options.prefix, s.options.split, s.options.annotations]),
