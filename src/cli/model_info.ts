@@ -1,10 +1,12 @@
-// `distillery model info`: parameters and FLOPs per image of the teacher and student presets (or a saved model).
-import { Command, Option } from 'commander';
+// `distillery model info`: parameters and FLOPs per image of the teacher and student presets (or a saved model);
+// `distillery model resize`: a saved model at another input size.
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { initBackend } from '../backend/backend.ts';
 import { LocalStore } from '../io/local_store.ts';
 import { buildDetector, disposeLayersModel, type Detector } from '../model/detector.ts';
 import { PRESETS, totalAnchors, type PresetName } from '../model/detector_config.ts';
 import { modelCost } from '../model/flops.ts';
+import { resizeDetector } from '../model/resize.ts';
 import { loadDetector } from '../model/store_io.ts';
 
 export interface ModelInfoRow {
@@ -72,5 +74,37 @@ export function modelCommand(): Command {
       }
       process.stdout.write(`${opts.json ? JSON.stringify(rows, null, 2) : formatModelInfo(rows)}\n`);
     });
+  model
+    .command('resize')
+    .description(
+      'write a saved model at another input size with the same weights (e.g. to fine-tune a teacher at a higher resolution); ' +
+        'the anchors scale with the size unless --anchor-size-factor is given',
+    )
+    .requiredOption('--checkpoint <prefix>', 'key prefix of the saved model (model.json) inside --store')
+    .requiredOption('--out <prefix>', 'key prefix to write the resized model.json to (must not exist)')
+    .requiredOption('--input-size <px>', 'the new input size (a multiple of the largest stride)', positiveInt)
+    .option('--anchor-size-factor <f>', "anchor base size ÷ stride (default: the saved model's × new size ÷ old size)", positiveNumber)
+    .option('--store <dir>', 'local object-store directory', '.')
+    .action(async (opts: { checkpoint: string; out: string; inputSize: number; anchorSizeFactor?: number; store: string }) => {
+      await initBackend();
+      const store = new LocalStore({ root: opts.store });
+      const config = await resizeDetector(store, opts.checkpoint, opts.out, { inputSize: opts.inputSize, anchorSizeFactor: opts.anchorSizeFactor });
+      process.stdout.write(
+        `wrote ${store.describe()}/${opts.out}: '${config.name}' at input ${config.inputSize} px, anchor size factor ${config.anchorSizeFactor}, ` +
+          `${totalAnchors(config)} anchors (train or run it with --set model.inputSize=${config.inputSize} --set model.anchors.sizeFactor=${config.anchorSizeFactor})\n`,
+      );
+    });
   return model;
+}
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a positive integer, got '${v}'`);
+  return n;
+}
+
+function positiveNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got '${v}'`);
+  return n;
 }

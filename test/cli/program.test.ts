@@ -2,7 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LocalStore } from '../../src/io/local_store.ts';
+import { buildDetector, disposeLayersModel } from '../../src/model/detector.ts';
+import { resolveDetectorConfig } from '../../src/model/detector_config.ts';
+import { saveDetector } from '../../src/model/store_io.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/distillery.js', import.meta.url));
 
@@ -43,4 +50,21 @@ test('bad flags, unknown commands and missing checkpoints exit non-zero with a o
   assert.equal(missing.code, 1);
   assert.match(missing.err, /^distillery: object not found: absent\/model.json/m);
   assert.doesNotMatch(missing.err, /\n\s+at /, 'no stack trace');
+});
+
+test('model resize writes the saved model at the new input size and says how to use it; bad sizes are refused', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'distillery-resize-cli-'));
+  try {
+    const detector = buildDetector(resolveDetectorConfig({ inputSize: 64, numClasses: 2, anchorSizeFactor: 2 }, 'student'));
+    await saveDetector(detector, new LocalStore({ root: dir }), 'models/t');
+    disposeLayersModel(detector.model);
+    const ok = await run(['model', 'resize', '--store', dir, '--checkpoint', 'models/t', '--out', 'models/t256', '--input-size', '256']);
+    assert.equal(ok.code, 0, ok.err);
+    assert.match(ok.out, /wrote .*models\/t256: 'student' at input 256 px, anchor size factor 8, \d+ anchors \(train or run it with --set model.inputSize=256 --set model.anchors.sizeFactor=8\)/);
+    const bad = await run(['model', 'resize', '--store', dir, '--checkpoint', 'models/t', '--out', 'models/x', '--input-size', 'big']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.err, /expected a positive integer, got 'big'/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
