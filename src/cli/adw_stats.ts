@@ -1,6 +1,6 @@
 // `distillery adw-stats`: ADW's distribution over the anchors of the experiment's samples, for the student at
 // initialisation, a student checkpoint, and the converged limit p = q (why ADL, FDL and KL order as they do).
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { initBackend } from '../backend/backend.ts';
 import { adwOfBatch, batchOfRecords, type AdwStats } from '../experiment/adw_stats.ts';
 import { readSampleRecords } from '../experiment/samples_file.ts';
@@ -11,6 +11,7 @@ import { loadTopology } from '../topology/index.ts';
 import { loadCheckpoint } from '../train/checkpoint.ts';
 import { DEFAULT_TOPOLOGY } from './run.ts';
 import type { TrainCommandIo } from './train.ts';
+import { positiveInteger } from './args.ts';
 
 interface AdwFlags {
   topology: string;
@@ -27,8 +28,8 @@ export function adwStatsCommand(io: TrainCommandIo = { stdout: process.stdout, s
     .requiredOption('--samples <file>', 'samples.bin written by `distillery experiment`')
     .option('--topology <file>', 'topology YAML (student, loss settings)', DEFAULT_TOPOLOGY)
     .option('--checkpoint <prefix>', "a student checkpoint prefix in the topology's store (its latest step)")
-    .option('--images <n>', 'images per split', parsePositive, 32)
-    .option('--seed <n>', 'seed of the initialised student', parsePositive, 1)
+    .option('--images <n>', 'images per split', positiveInteger, 32)
+    .option('--seed <n>', 'seed of the initialised student', positiveInteger, 1)
     .option('--set <path=value>', 'override a topology field (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .action(async (flags: AdwFlags) => {
       await runAdwStats(flags, io);
@@ -89,8 +90,3 @@ export function formatAdwStats(rows: readonly AdwRow[]): string {
   return lines.join('\n');
 }
 
-function parsePositive(value: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}

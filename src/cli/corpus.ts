@@ -1,6 +1,6 @@
 // `distillery corpus generate`: writes the synthetic shapes benchmark into a local directory or a topology's store.
 import { lazyBar } from './progress_bar.ts';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { generateCorpus, inspectCorpus, type CorpusManifest } from '../corpus/generate.ts';
 import { resolveCorpusOptions, SPLITS, type CorpusOptions, type ProgressFn } from '../corpus/options.ts';
 import { LocalStore } from '../io/local_store.ts';
@@ -8,6 +8,7 @@ import type { ObjectStore } from '../io/object_store.ts';
 import { openStore } from '../io/open_store.ts';
 import { loadTopology } from '../topology/index.ts';
 import { withBucketHint } from './store.ts';
+import { integerArg, numberArg } from './args.ts';
 
 /** Where the command writes; tests pass buffers, the CLI the process streams. */
 export interface CorpusCommandIo {
@@ -46,12 +47,12 @@ export function corpusCommand(io: CorpusCommandIo = { stdout: process.stdout, st
     .option('--topology <file>', "instead of --out: write into this topology's store (config.store: local directory or S3 bucket)")
     .option('--set <path=value>', 'with --topology: override a topology field (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--prefix <key>', `key prefix inside the store ('' = its root) [--out: '', --topology: ${TOPOLOGY_PREFIX}]`)
-    .option('--seed <n>', 'random seed', parseInteger)
-    .option('--labeled <n>', 'labeled (train) images, target distribution [300]', parseInteger)
-    .option('--test <n>', 'test images, target distribution [200]', parseInteger)
-    .option('--unlabeled <n>', 'unlabeled images, shifted distribution [3000]', parseInteger)
-    .option('--empty-share <f>', 'share of unlabeled images without any object [0.3]', parseShare)
-    .option('--workers <n>', 'render threads, 0 = main thread only [min(4, cores)]', parseInteger)
+    .option('--seed <n>', 'random seed', integerArg())
+    .option('--labeled <n>', 'labeled (train) images, target distribution [300]', integerArg())
+    .option('--test <n>', 'test images, target distribution [200]', integerArg())
+    .option('--unlabeled <n>', 'unlabeled images, shifted distribution [3000]', integerArg())
+    .option('--empty-share <f>', 'share of unlabeled images without any object [0.3]', numberArg({ min: 0, max: 1 }))
+    .option('--workers <n>', 'render threads, 0 = main thread only [min(4, cores)]', integerArg())
     .option('--force', 'replace an existing corpus generated with a different config')
     .action(async (flags: GenerateFlags) => {
       await runGenerate(flags, io);
@@ -172,14 +173,3 @@ function mb(bytes: number): string {
   return (bytes / 1e6).toFixed(1);
 }
 
-function parseInteger(value: string): number {
-  const n = Number(value);
-  if (!/^\s*-?\d+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected an integer');
-  return n;
-}
-
-function parseShare(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('expected a number in [0, 1]');
-  return n;
-}

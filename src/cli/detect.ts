@@ -3,7 +3,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { BACKEND_NAMES, initBackend, type BackendName } from '../backend/backend.ts';
 import { detectImages, type DetectResult } from '../detect/detect_images.ts';
 import { loadDetectionModel } from '../detect/load_model.ts';
@@ -18,6 +18,7 @@ import { loadTopology } from '../topology/index.ts';
 import type { ThresholdConfig } from '../topology/types.ts';
 import { lazyBar } from './progress_bar.ts';
 import type { TrainCommandIo } from './train.ts';
+import { integerArg, numberArg } from './args.ts';
 
 export interface DetectFlags {
   model: string;
@@ -170,14 +171,6 @@ export async function runDetect(sourcesArgs: readonly string[], flags: DetectFla
   }
 }
 
-function parseNumber(min: number, max: number, integer: boolean) {
-  return (text: string): number => {
-    const v = Number(text);
-    if (text.trim() === '' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) throw new InvalidArgumentError(`expected ${integer ? 'an integer' : 'a number'} in [${min}, ${max}]`);
-    return v;
-  };
-}
-
 export function detectCommand(io: TrainCommandIo = { stdout: process.stdout, stderr: process.stderr }): Command {
   return new Command('detect')
     .description('run a detector (teacher, student checkpoint, best/ or exported model) on images; writes COCO results')
@@ -187,10 +180,10 @@ export function detectCommand(io: TrainCommandIo = { stdout: process.stdout, std
     .option('--jsonl', 'write JSON lines (one detection per line) instead of one JSON array')
     .option('--annotations <coco.json>', 'COCO file whose image ids (matched by file name) and category ids the results use, so they score with `distillery eval`')
     .option('--draw <dir>', 'also write each image with its boxes, class names and scores (JPEG) into this directory')
-    .option('--draw-threshold <score>', `with --draw: draw detections scoring at least this (default ${DEFAULT_DRAW_THRESHOLD}; the results file keeps all)`, parseNumber(0, 1, false))
-    .option('--threshold <score>', 'keep detections scoring above this (default: the topology\'s candidate threshold, 0.05)', parseNumber(0, 0.999999, false))
+    .option('--draw-threshold <score>', `with --draw: draw detections scoring at least this (default ${DEFAULT_DRAW_THRESHOLD}; the results file keeps all)`, numberArg({ min: 0, max: 1 }))
+    .option('--threshold <score>', 'keep detections scoring above this (default: the topology\'s candidate threshold, 0.05)', numberArg({ min: 0, max: 0.999999 }))
     .option('--topology <file>', 'read --model and store prefixes from this topology\'s object store; use its thresholds')
-    .option('--batch-size <n>', 'images per forward pass', parseNumber(1, 1024, true), 8)
+    .option('--batch-size <n>', 'images per forward pass', integerArg({ min: 1, max: 1024 }), 8)
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKEND_NAMES))
     .action(async (images: string[], flags: DetectFlags) => {
       const summary = await runDetect(images, flags, io);

@@ -10,6 +10,7 @@ import type { OutgoingMessage, ReceivedMessage, Transport } from '../transport/t
 import { createLogger } from '../util/logger.ts';
 import { DEFAULT_TOPOLOGY } from './run.ts';
 import type { TrainCommandIo } from './train.ts';
+import { nonNegativeInteger, positiveInteger } from './args.ts';
 
 /** One record of the DLQ topic: its place there, and what it says (or why it cannot be read). */
 export interface DlqEntry {
@@ -188,7 +189,7 @@ function common(command: Command): Command {
   return command
     .option('--topology <file>', 'topology YAML (its transport and dlq topic)', DEFAULT_TOPOLOGY)
     .option('--topic <name>', "the dead-letter topic (default: the topology's topics.dlq)")
-    .option('--idle <ms>', 'stop reading a partition after this long without a new record', positiveInt, 3000)
+    .option('--idle <ms>', 'stop reading a partition after this long without a new record', positiveInteger, 3000)
     .option('--set <path=value>', 'override a topology field (repeatable)', (v: string, prev: string[] = []) => [...prev, v]);
 }
 
@@ -219,7 +220,7 @@ export function dlqCommand(io: TrainCommandIo = { stdout: process.stdout, stderr
     common(new Command('show'))
       .description('one record with all its headers: original topic/partition/offset, stage, error, attempts')
       .argument('<position>', 'the record: offset, or partition:offset')
-      .option('--partition <n>', 'partition of a bare offset', nonNegativeInt, 0)
+      .option('--partition <n>', 'partition of a bare offset', nonNegativeInteger, 0)
       .action(async (position: string, flags: DlqFlags & { partition: number }) => {
         const at = parsePosition(position, flags.partition);
         await withDlq(flags, async (transport, topic) => {
@@ -234,7 +235,7 @@ export function dlqCommand(io: TrainCommandIo = { stdout: process.stdout, stderr
     common(new Command('replay'))
       .description('send selected records back to their original topic (after fixing what made them fail)')
       .option('--offset <positions>', 'records by offset or partition:offset, comma separated', (v: string, prev: string[] = []) => [...prev, ...v.split(',')])
-      .option('--partition <n>', 'partition of bare offsets', nonNegativeInt, 0)
+      .option('--partition <n>', 'partition of bare offsets', nonNegativeInteger, 0)
       .option('--reason <reason>', 'every record of this reason')
       .option('--all', 'every record', false)
       .option('--dry-run', 'list what would be replayed, send nothing', false)
@@ -255,14 +256,3 @@ export function dlqCommand(io: TrainCommandIo = { stdout: process.stdout, stderr
   return dlq;
 }
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
-
-function nonNegativeInt(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isInteger(n)) throw new InvalidArgumentError('expected a non-negative integer');
-  return n;
-}

@@ -4,7 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import pLimit from 'p-limit';
 import { initBackend } from '../backend/backend.ts';
 import { evaluateDetector } from '../eval/evaluate_detector.ts';
@@ -32,6 +32,7 @@ import { loadCocoDataset } from '../train/dataset.ts';
 import { createLogger } from '../util/logger.ts';
 import { DEFAULT_TOPOLOGY } from './run.ts';
 import type { TrainCommandIo } from './train.ts';
+import { nonNegativeInteger, positiveInteger } from './args.ts';
 
 interface ExperimentFlags {
   topology: string;
@@ -76,14 +77,14 @@ export function experimentCommand(io: TrainCommandIo = { stdout: process.stdout,
   const command = new Command('experiment')
     .description('the SAD ablation on the shapes benchmark: each student row over several seeds; prints a markdown table and writes results.json')
     .option('--topology <file>', 'topology YAML (corpus splits, teacher, student settings)', DEFAULT_TOPOLOGY)
-    .option('--steps <n>', 'student steps per run', parsePositive, 1000)
-    .option('--seeds <n>', 'seeds per row', parsePositive, 3)
-    .option('--first-seed <n>', 'seeds are first-seed, first-seed + 1, …', parsePositive, 1)
-    .option('--jobs <n>', 'student runs in parallel, one process each (1 wasm thread each when > 1)', parsePositive, 2)
+    .option('--steps <n>', 'student steps per run', positiveInteger, 1000)
+    .option('--seeds <n>', 'seeds per row', positiveInteger, 3)
+    .option('--first-seed <n>', 'seeds are first-seed, first-seed + 1, …', positiveInteger, 1)
+    .option('--jobs <n>', 'student runs in parallel, one process each (1 wasm thread each when > 1)', positiveInteger, 2)
     .option('--rows <ids>', `comma-separated subset of ${EXPERIMENT_ROWS.map((r) => r.id).join(', ')}`)
     .option('--out <dir>', 'where results.json, results.md and the labeled samples go [runs/experiment-<timestamp>]')
     .option('--samples <file>', 'reuse the samples.bin of an earlier experiment (same corpus and teacher) instead of labeling again')
-    .option('--eval-every <n>', 'also evaluate every n steps: the AP-over-steps curve in results.json (0 = only at the end)', parseCount, 0)
+    .option('--eval-every <n>', 'also evaluate every n steps: the AP-over-steps curve in results.json (0 = only at the end)', nonNegativeInteger, 0)
     .option('--set <path=value>', 'override a topology field (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .action(async (flags: ExperimentFlags) => {
       await runExperiment(flags, io);
@@ -98,10 +99,10 @@ export function experimentCellCommand(): Command {
     .requiredOption('--topology <file>', 'topology YAML')
     .requiredOption('--samples <file>', 'samples file written by the experiment')
     .requiredOption('--row <id>', 'experiment row')
-    .requiredOption('--seed <n>', 'student seed', parsePositive)
-    .requiredOption('--steps <n>', 'student steps', parsePositive)
+    .requiredOption('--seed <n>', 'student seed', positiveInteger)
+    .requiredOption('--steps <n>', 'student steps', positiveInteger)
     .requiredOption('--result <file>', 'where to write the JSON result')
-    .option('--eval-every <n>', 'also evaluate every n steps', parseCount, 0)
+    .option('--eval-every <n>', 'also evaluate every n steps', nonNegativeInteger, 0)
     .option('--set <path=value>', 'override a topology field (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .action(async (flags: CellFlags) => {
       const topology = await loadTopology(flags.topology, { overrides: flags.set });
@@ -295,14 +296,3 @@ function runCellProcess(flags: ExperimentFlags, samples: string, row: string, se
   });
 }
 
-function parseCount(value: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a non-negative integer');
-  return n;
-}
-
-function parsePositive(value: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}

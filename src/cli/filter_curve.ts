@@ -28,6 +28,7 @@ import { loadCocoDataset } from '../train/dataset.ts';
 import { DOMAIN_SHIFT } from '../train/shift_augment.ts';
 import { DEFAULT_TOPOLOGY } from './run.ts';
 import type { TrainCommandIo } from './train.ts';
+import { nonNegativeInteger } from './args.ts';
 
 interface FilterCurveFlags {
   topology: string;
@@ -67,7 +68,7 @@ export function filterCurveCommand(io: TrainCommandIo = { stdout: process.stdout
     .description("the filter's keep rate on truly empty vs non-empty unlabeled images (the corpus's hidden truth) over τ, and a per-class τ calibrated on half of them")
     .option('--topology <file>', 'topology YAML (teacher checkpoint, unlabeled ingest stage, thresholds)', DEFAULT_TOPOLOGY)
     .option('--taus <list>', `comma-separated τ values [${DEFAULT_TAUS.join(',')}]`, parseTaus)
-    .option('--limit <n>', 'score only the first n unlabeled images (0 = all)', parseCount, 0)
+    .option('--limit <n>', 'score only the first n unlabeled images (0 = all)', nonNegativeInteger, 0)
     .option('--scores <file>', 'reuse the scores of an earlier --out file instead of running the teacher')
     .option('--out <file>', 'write the report and every image’s scores as JSON')
     .option('--set <path=value>', 'override a topology field (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
@@ -202,8 +203,3 @@ function parseTaus(value: string): number[] {
   return [...new Set(taus)].sort((a, b) => a - b);
 }
 
-function parseCount(value: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a non-negative integer');
-  return n;
-}

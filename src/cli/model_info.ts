@@ -1,6 +1,6 @@
 // `distillery model info`: parameters and FLOPs per image of the teacher and student presets (or a saved model);
 // `distillery model resize`: a saved model at another input size.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { initBackend } from '../backend/backend.ts';
 import { LocalStore } from '../io/local_store.ts';
 import { buildDetector, disposeLayersModel, type Detector } from '../model/detector.ts';
@@ -8,6 +8,7 @@ import { PRESETS, totalAnchors, type PresetName } from '../model/detector_config
 import { modelCost } from '../model/flops.ts';
 import { resizeDetector } from '../model/resize.ts';
 import { loadDetector } from '../model/store_io.ts';
+import { positiveInteger, positiveNumber } from './args.ts';
 
 export interface ModelInfoRow {
   name: string;
@@ -82,7 +83,7 @@ export function modelCommand(): Command {
     )
     .requiredOption('--checkpoint <prefix>', 'key prefix of the saved model (model.json) inside --store')
     .requiredOption('--out <prefix>', 'key prefix to write the resized model.json to (must not exist)')
-    .requiredOption('--input-size <px>', 'the new input size (a multiple of the largest stride)', positiveInt)
+    .requiredOption('--input-size <px>', 'the new input size (a multiple of the largest stride)', positiveInteger)
     .option('--anchor-size-factor <f>', "anchor base size ÷ stride (default: the saved model's × new size ÷ old size)", positiveNumber)
     .option('--store <dir>', 'local object-store directory', '.')
     .action(async (opts: { checkpoint: string; out: string; inputSize: number; anchorSizeFactor?: number; store: string }) => {
@@ -97,14 +98,3 @@ export function modelCommand(): Command {
   return model;
 }
 
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a positive integer, got '${v}'`);
-  return n;
-}
-
-function positiveNumber(v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got '${v}'`);
-  return n;
-}

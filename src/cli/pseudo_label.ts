@@ -1,6 +1,6 @@
 // `distillery pseudo-label`: a detector's confident detections on stored images → a COCO annotation file in the same store,
 // which `distillery train --labeled` can take beside the labeled split (self-training, e.g. adapting the teacher to a new domain).
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { BACKEND_NAMES, initBackend, type BackendName } from '../backend/backend.ts';
 import { readCocoAnnotations } from '../corpus/coco.ts';
 import { detectImages } from '../detect/detect_images.ts';
@@ -13,6 +13,7 @@ import { loadTopology } from '../topology/index.ts';
 import { lazyBar } from './progress_bar.ts';
 import { DEFAULT_TOPOLOGY } from './run.ts';
 import type { TrainCommandIo } from './train.ts';
+import { integerArg, numberArg } from './args.ts';
 
 export interface PseudoLabelFlags {
   topology: string;
@@ -111,18 +112,6 @@ function percent(part: number, whole: number): string {
   return whole === 0 ? '0%' : `${((100 * part) / whole).toFixed(1)}%`;
 }
 
-function parseScore(text: string): number {
-  const v = Number(text);
-  if (text.trim() === '' || !Number.isFinite(v) || v <= 0 || v > 1) throw new InvalidArgumentError('expected a score in (0, 1]');
-  return v;
-}
-
-function parseBatch(text: string): number {
-  const v = Number(text);
-  if (!Number.isInteger(v) || v < 1 || v > 1024) throw new InvalidArgumentError('expected an integer in [1, 1024]');
-  return v;
-}
-
 export function pseudoLabelCommand(io: TrainCommandIo = { stdout: process.stdout, stderr: process.stderr }): Command {
   return new Command('pseudo-label')
     .description(
@@ -132,10 +121,10 @@ export function pseudoLabelCommand(io: TrainCommandIo = { stdout: process.stdout
     .requiredOption('--out <key>', 'store key of the annotation file to write; the images must lie under its folder (e.g. corpus/unlabeled/pseudo-labels.json)')
     .option('--topology <file>', 'topology YAML (store, teacher checkpoint, thresholds, labeled split)', DEFAULT_TOPOLOGY)
     .option('--model <prefix>', "store prefix of the model [the teacher stage's checkpoint]")
-    .option('--threshold <score>', "detections scoring at least this become objects [the topology's hard-label τ]", parseScore)
-    .option('--ignore-from <score>', 'detections scoring from this up to the threshold become crowd regions, ignored by training (default: none)', parseScore)
+    .option('--threshold <score>', "detections scoring at least this become objects [the topology's hard-label τ]", numberArg({ min: 0, minExclusive: true, max: 1, expected: 'a score in (0, 1]' }))
+    .option('--ignore-from <score>', 'detections scoring from this up to the threshold become crowd regions, ignored by training (default: none)', numberArg({ min: 0, minExclusive: true, max: 1, expected: 'a score in (0, 1]' }))
     .option('--categories <key>', "COCO annotations whose categories the file uses [the labeled ingest stage's]")
-    .option('--batch-size <n>', 'images per forward pass', parseBatch, 8)
+    .option('--batch-size <n>', 'images per forward pass', integerArg({ min: 1, max: 1024 }), 8)
     .addOption(new Option('--backend <name>', "compute backend [the topology's]").choices(BACKEND_NAMES))
     .option('--set <path=value>', 'override a topology field (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .action(async (prefixes: string[], flags: PseudoLabelFlags) => {

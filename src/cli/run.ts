@@ -8,6 +8,7 @@ import { describeTopology, loadTopology, STUDENT_PEAK_LEARNING_RATES } from '../
 import type { CompiledTopology } from '../topology/types.ts';
 import { createLogger, type Logger } from '../util/logger.ts';
 import type { TrainCommandIo } from './train.ts';
+import { integerArg, numberArg, positiveInteger } from './args.ts';
 
 export const DEFAULT_TOPOLOGY = 'topologies/embedded.yaml';
 
@@ -70,7 +71,7 @@ export function runCommand(io: TrainCommandIo = { stdout: process.stdout, stderr
     )
     .addArgument(new Argument('<what>', "'all', or the name of one stage in the topology (e.g. ingest-labeled, teacher, student)"))
     .option('--topology <file>', 'topology YAML', DEFAULT_TOPOLOGY)
-    .option('--steps <n>', "student steps (= --set stages.student.options.steps=N); the baseline trains as many", parseInteger)
+    .option('--steps <n>', "student steps (= --set stages.student.options.steps=N); the baseline trains as many", positiveInteger)
     .option('--set <path=value>', 'override a topology field (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--run-id <id>', 'names the run (checkpoints under runs/<id>/, report in the topology runDir) [DISTILLERY_RUN_ID, else a timestamp]')
     .option('--no-baseline', 'skip training the labeled-only baseline (its row shows n/a)')
@@ -86,8 +87,8 @@ export function runCommand(io: TrainCommandIo = { stdout: process.stdout, stderr
         }
       }),
     )
-    .option('--status-every <seconds>', 'run <stage>: print the stage counters every n seconds (0 = off)', parseNonNegative, 10)
-    .option('--metrics-port <n>', 'serve /metrics, /healthz, /readyz on this port (0 = off) [DISTILLERY_METRICS_PORT, else the topology observability.port, 9464]', parsePort);
+    .option('--status-every <seconds>', 'run <stage>: print the stage counters every n seconds (0 = off)', numberArg({ min: 0, expected: 'a number of seconds ≥ 0' }), 10)
+    .option('--metrics-port <n>', 'serve /metrics, /healthz, /readyz on this port (0 = off) [DISTILLERY_METRICS_PORT, else the topology observability.port, 9464]', integerArg({ min: 0, max: 65535, expected: 'a TCP port in [0, 65535] (0 = no metrics server)' }));
 
   command.action(async (what: string, flags: RunFlags) => {
     const controller = new AbortController();
@@ -128,20 +129,3 @@ export function runCommand(io: TrainCommandIo = { stdout: process.stdout, stderr
   return command;
 }
 
-function parseNonNegative(value: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+(\.\d+)?\s*$/.test(value) || !Number.isFinite(n)) throw new InvalidArgumentError('expected a number of seconds ≥ 0');
-  return n;
-}
-
-function parsePort(value: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isInteger(n) || n > 65535) throw new InvalidArgumentError('expected a TCP port in [0, 65535] (0 = no metrics server)');
-  return n;
-}
-
-function parseInteger(value: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}

@@ -1,5 +1,5 @@
 // `distillery status`: per-topic/partition log-end offsets, each consuming stage's committed offsets and lag, and throughput.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { loadTopology } from '../topology/index.ts';
 import { consumerGroupOf } from '../topology/consumer_group.ts';
 import type { CompiledTopology } from '../topology/types.ts';
@@ -8,6 +8,7 @@ import { parseOffset, partitionLag, UnknownTopicError, type Admin } from '../tra
 import { createLogger } from '../util/logger.ts';
 import { DEFAULT_TOPOLOGY } from './run.ts';
 import type { TrainCommandIo } from './train.ts';
+import { numberArg } from './args.ts';
 
 export interface PartitionStatus {
   partition: number;
@@ -119,7 +120,7 @@ export function statusCommand(io: TrainCommandIo = { stdout: process.stdout, std
   return new Command('status')
     .description("per topic and partition: log-end offsets, each consuming stage's committed offset and lag, and throughput over an interval")
     .option('--topology <file>', 'topology YAML (its transport, topics and stages)', DEFAULT_TOPOLOGY)
-    .option('--interval <seconds>', 'measure throughput over this many seconds (0 = offsets only)', parseSeconds, 5)
+    .option('--interval <seconds>', 'measure throughput over this many seconds (0 = offsets only)', numberArg({ min: 0, expected: 'a number of seconds ≥ 0' }), 5)
     .option('--watch', 'repeat until Ctrl-C', false)
     .option('--json', 'print JSON instead of tables', false)
     .option('--set <path=value>', 'override a topology field (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
@@ -144,8 +145,3 @@ export function statusCommand(io: TrainCommandIo = { stdout: process.stdout, std
     });
 }
 
-function parseSeconds(value: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+(\.\d+)?\s*$/.test(value) || !Number.isFinite(n)) throw new InvalidArgumentError('expected a number of seconds ≥ 0');
-  return n;
-}

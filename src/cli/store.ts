@@ -3,7 +3,7 @@ import type { Dirent } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { lazyBar } from './progress_bar.ts';
-import { Argument, Command, InvalidArgumentError } from 'commander';
+import { Argument, Command } from 'commander';
 import pLimit from 'p-limit';
 import { openStore } from '../io/open_store.ts';
 import { joinKey, listAll, type ObjectStore } from '../io/object_store.ts';
@@ -12,6 +12,7 @@ import { loadTopology } from '../topology/index.ts';
 import type { StoreConfig } from '../topology/types.ts';
 import { DEFAULT_TOPOLOGY } from './run.ts';
 import type { TrainCommandIo } from './train.ts';
+import { positiveInteger } from './args.ts';
 
 /** Where the command writes; tests pass buffers, the CLI the process streams. */
 export type StoreCommandIo = TrainCommandIo;
@@ -245,7 +246,7 @@ export function storeCommand(io: StoreCommandIo = { stdout: process.stdout, stde
     .description('upload every file under <local-dir> (recursively) to <prefix>/<relative path>, e.g. a COCO dataset or a TF.js model')
     .addArgument(new Argument('<local-dir>', 'directory to upload'))
     .addArgument(new Argument('<prefix>', "key prefix in the store, e.g. corpus or models/teacher ('' = the root)"))
-    .option('--concurrency <n>', 'files uploaded at once', parsePositive, 8)
+    .option('--concurrency <n>', 'files uploaded at once', positiveInteger, 8)
     .option('--skip-existing', 'skip files whose key already exists with the same size (resume an interrupted upload)')
     .action(async (dir: string, prefix: string, flags: UploadFlags) => {
       const files = await listLocalFiles(dir); // a missing directory fails before the store is touched
@@ -278,7 +279,7 @@ export function storeCommand(io: StoreCommandIo = { stdout: process.stdout, stde
   topologyOptions(command.command('ls'))
     .description('list the keys under a prefix with their sizes, and a total')
     .addArgument(new Argument('[prefix]', "key prefix, e.g. corpus/labeled/ ('' = everything)").default(''))
-    .option('--limit <n>', 'list at most n keys', parsePositive)
+    .option('--limit <n>', 'list at most n keys', positiveInteger)
     .action(async (prefix: string, flags: LsFlags) => {
       await withStore(flags, async (store) => {
         let count = 0;
@@ -305,8 +306,3 @@ export function storeCommand(io: StoreCommandIo = { stdout: process.stdout, stde
   return command;
 }
 
-function parsePositive(value: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}

@@ -1,6 +1,6 @@
 // `distillery train teacher|student`: supervised training on the labeled split, resumable, ending with a COCO summary.
 import cliProgress from 'cli-progress';
-import { Argument, Command, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, Option } from 'commander';
 import { BACKEND_NAMES, initBackend, type BackendName } from '../backend/backend.ts';
 import { formatCocoPerCategory, formatCocoSummary } from '../eval/coco_summary.ts';
 import { LocalStore } from '../io/local_store.ts';
@@ -14,6 +14,7 @@ import type { CompiledTopology, StudentStageOptions } from '../topology/types.ts
 import { augmentPreset, type AugmentOptions } from '../train/augment.ts';
 import { trainSupervised, type SupervisedTrainResult, type TrainProgress } from '../train/supervised.ts';
 import { createLogger, type Logger } from '../util/logger.ts';
+import { nonNegativeInteger, positiveNumber } from './args.ts';
 
 /** Where the command writes; tests pass buffers, the CLI the process streams. */
 export interface TrainCommandIo {
@@ -111,12 +112,12 @@ export function trainCommand(io: TrainCommandIo = { stdout: process.stdout, stde
     .addArgument(new Argument('<model>', 'which detector to train').choices(['teacher', 'student']))
     .requiredOption('--topology <file>', 'topology YAML (model presets, store, splits, training settings)')
     .option('--labeled-only', 'student: train on the labeled split alone (the baseline without distillation)')
-    .option('--steps <n>', 'optimizer steps [the student stage\'s steps]', parseInteger)
-    .option('--batch-size <n>', 'images per step [the student stage\'s batchSize]', parseInteger)
-    .option('--lr <x>', 'peak learning rate [teacher: 1e-3; student: the student stage\'s learningRate]', parseNumber)
-    .option('--warmup <n>', 'linear warm-up steps [the student stage\'s warmupSteps]', parseInteger)
-    .option('--eval-every <n>', 'COCO evaluation every n steps, 0 = only at the end', parseInteger)
-    .option('--checkpoint-every <n>', 'checkpoint every n steps', parseInteger)
+    .option('--steps <n>', 'optimizer steps [the student stage\'s steps]', nonNegativeInteger)
+    .option('--batch-size <n>', 'images per step [the student stage\'s batchSize]', nonNegativeInteger)
+    .option('--lr <x>', 'peak learning rate [teacher: 1e-3; student: the student stage\'s learningRate]', positiveNumber)
+    .option('--warmup <n>', 'linear warm-up steps [the student stage\'s warmupSteps]', nonNegativeInteger)
+    .option('--eval-every <n>', 'COCO evaluation every n steps, 0 = only at the end', nonNegativeInteger)
+    .option('--checkpoint-every <n>', 'checkpoint every n steps', nonNegativeInteger)
     .option('--resume', 'continue from <out>/training/latest.json')
     .option('--store <dir>', 'local object-store directory [the topology\'s store]')
     .option('--out <prefix>', 'store prefix of the trained model [teacher: the teacher stage\'s checkpoint; student: <student checkpointPrefix>-labeled-only]')
@@ -126,7 +127,7 @@ export function trainCommand(io: TrainCommandIo = { stdout: process.stdout, stde
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .option('--test <key>', 'COCO annotations of the held-out split [the student stage\'s evalAnnotations]')
-    .option('--seed <n>', 'seed of the initial weights, shuffling and augmentation', parseInteger)
+    .option('--seed <n>', 'seed of the initial weights, shuffling and augmentation', nonNegativeInteger)
     .option('--augment <preset>', 'augmentation: none | flip | strong (zoom + colour jitter) | shift (strong + the unlabeled domain\'s look) [teacher: strong, student: flip]')
     .option('--init-from <prefix>', 'start from the model saved under this store prefix (fine-tuning) instead of random weights')
     .addOption(new Option('--backend <name>', 'compute backend [the topology\'s]').choices(BACKEND_NAMES))
@@ -342,14 +343,3 @@ function progressReporter(plan: TrainPlan, io: TrainCommandIo): { update: (e: Tr
   };
 }
 
-function parseInteger(value: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a non-negative integer');
-  return n;
-}
-
-function parseNumber(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
-  return n;
-}

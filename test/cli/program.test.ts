@@ -63,7 +63,7 @@ test('model resize writes the saved model at the new input size and says how to 
     assert.match(ok.out, /wrote .*models\/t256: 'student' at input 256 px, anchor size factor 8, \d+ anchors \(train or run it with --set model.inputSize=256 --set model.anchors.sizeFactor=8\)/);
     const bad = await run(['model', 'resize', '--store', dir, '--checkpoint', 'models/t', '--out', 'models/x', '--input-size', 'big']);
     assert.notEqual(bad.code, 0);
-    assert.match(bad.err, /expected a positive integer, got 'big'/);
+    assert.match(bad.err, /argument 'big' is invalid\. expected a positive integer/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
