@@ -18,7 +18,7 @@ export interface Bounds {
 
 /** Whole numbers in decimal digits only ('1e3', '2.0' and '' are refused), within the bounds. */
 export function integerArg(bounds: Bounds = {}): (value: string) => number {
-  const expected = bounds.expected ?? `${bounds.min === 1 && bounds.max === undefined ? 'a positive integer' : bounds.min === 0 && bounds.max === undefined ? 'a non-negative integer' : 'an integer'}${rangeText(bounds, [0, 1])}`;
+  const expected = bounds.expected ?? describe('integer', bounds);
   return (value) => {
     const n = Number(value);
     if (!/^\s*-?\d+\s*$/.test(value) || !Number.isSafeInteger(n) || !within(n, bounds)) throw new InvalidArgumentError(`expected ${expected}`);
@@ -28,8 +28,7 @@ export function integerArg(bounds: Bounds = {}): (value: string) => number {
 
 /** Any finite number (decimals and exponents allowed), within the bounds. */
 export function numberArg(bounds: Bounds = {}): (value: string) => number {
-  const positive = bounds.min === 0 && bounds.minExclusive === true && bounds.max === undefined;
-  const expected = bounds.expected ?? (positive ? 'a positive number' : `a number${rangeText(bounds, [])}`);
+  const expected = bounds.expected ?? describe('number', bounds);
   return (value) => {
     const n = Number(value);
     if (value.trim() === '' || !Number.isFinite(n) || !within(n, bounds)) throw new InvalidArgumentError(`expected ${expected}`);
@@ -46,15 +45,23 @@ export const nonNegativeInteger = integerArg({ min: 0 });
 /** Learning rates, factors. */
 export const positiveNumber = numberArg({ min: 0, minExclusive: true });
 
+/** A detection score used as a threshold: (0, 1]. */
+export const scoreArg = numberArg({ min: 0, minExclusive: true, max: 1, expected: 'a score in (0, 1]' });
+
+/** Durations given in seconds, 0 meaning "off". */
+export const secondsArg = numberArg({ min: 0, expected: 'a number of seconds ≥ 0' });
+
 function within(n: number, { min, max, minExclusive }: Bounds): boolean {
   if (min !== undefined && (minExclusive === true ? n <= min : n < min)) return false;
   return max === undefined || n <= max;
 }
 
-/** ' in [a, b]', ' in (a, b]', ' ≥ a' or ' ≤ b'; nothing for the lower bounds the noun already says (`implied`). */
-function rangeText({ min, max, minExclusive }: Bounds, implied: number[]): string {
-  if (min !== undefined && max !== undefined) return ` in ${minExclusive === true ? '(' : '['}${min}, ${max}]`;
-  if (min !== undefined && !implied.includes(min)) return minExclusive === true ? ` > ${min}` : ` ≥ ${min}`;
-  if (max !== undefined) return ` ≤ ${max}`;
-  return '';
+/** 'a positive integer', 'a non-negative integer', 'a positive number', else the range: 'a number in [a, b]', '… ≥ a', '… ≤ b'. */
+function describe(noun: 'integer' | 'number', { min, max, minExclusive = false }: Bounds): string {
+  const what = `${noun === 'integer' ? 'an' : 'a'} ${noun}`;
+  if (max !== undefined) return min === undefined ? `${what} ≤ ${max}` : `${what} in ${minExclusive ? '(' : '['}${min}, ${max}]`;
+  if (min === undefined) return what;
+  if ((min === 0 && minExclusive) || (noun === 'integer' && min === 1 && !minExclusive)) return `a positive ${noun}`;
+  if (noun === 'integer' && min === 0 && !minExclusive) return 'a non-negative integer';
+  return `${what} ${minExclusive ? '>' : '≥'} ${min}`;
 }

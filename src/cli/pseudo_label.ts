@@ -13,7 +13,7 @@ import { loadTopology } from '../topology/index.ts';
 import { lazyBar } from './progress_bar.ts';
 import { DEFAULT_TOPOLOGY } from './run.ts';
 import type { TrainCommandIo } from './train.ts';
-import { integerArg, numberArg } from './args.ts';
+import { integerArg, scoreArg } from './args.ts';
 
 export interface PseudoLabelFlags {
   topology: string;
@@ -121,8 +121,8 @@ export function pseudoLabelCommand(io: TrainCommandIo = { stdout: process.stdout
     .requiredOption('--out <key>', 'store key of the annotation file to write; the images must lie under its folder (e.g. corpus/unlabeled/pseudo-labels.json)')
     .option('--topology <file>', 'topology YAML (store, teacher checkpoint, thresholds, labeled split)', DEFAULT_TOPOLOGY)
     .option('--model <prefix>', "store prefix of the model [the teacher stage's checkpoint]")
-    .option('--threshold <score>', "detections scoring at least this become objects [the topology's hard-label τ]", numberArg({ min: 0, minExclusive: true, max: 1, expected: 'a score in (0, 1]' }))
-    .option('--ignore-from <score>', 'detections scoring from this up to the threshold become crowd regions, ignored by training (default: none)', numberArg({ min: 0, minExclusive: true, max: 1, expected: 'a score in (0, 1]' }))
+    .option('--threshold <score>', "detections scoring at least this become objects [the topology's hard-label τ]", scoreArg)
+    .option('--ignore-from <score>', 'detections scoring from this up to the threshold become crowd regions, ignored by training (default: none)', scoreArg)
     .option('--categories <key>', "COCO annotations whose categories the file uses [the labeled ingest stage's]")
     .option('--batch-size <n>', 'images per forward pass', integerArg({ min: 1, max: 1024 }), 8)
     .addOption(new Option('--backend <name>', "compute backend [the topology's]").choices(BACKEND_NAMES))

@@ -8,7 +8,7 @@ import { describeTopology, loadTopology, STUDENT_PEAK_LEARNING_RATES } from '../
 import type { CompiledTopology } from '../topology/types.ts';
 import { createLogger, type Logger } from '../util/logger.ts';
 import type { TrainCommandIo } from './train.ts';
-import { integerArg, numberArg, positiveInteger } from './args.ts';
+import { integerArg, positiveInteger, secondsArg } from './args.ts';
 
 export const DEFAULT_TOPOLOGY = 'topologies/embedded.yaml';
 
@@ -87,7 +87,7 @@ export function runCommand(io: TrainCommandIo = { stdout: process.stdout, stderr
         }
       }),
     )
-    .option('--status-every <seconds>', 'run <stage>: print the stage counters every n seconds (0 = off)', numberArg({ min: 0, expected: 'a number of seconds ≥ 0' }), 10)
+    .option('--status-every <seconds>', 'run <stage>: print the stage counters every n seconds (0 = off)', secondsArg, 10)
     .option('--metrics-port <n>', 'serve /metrics, /healthz, /readyz on this port (0 = off) [DISTILLERY_METRICS_PORT, else the topology observability.port, 9464]', integerArg({ min: 0, max: 65535, expected: 'a TCP port in [0, 65535] (0 = no metrics server)' }));
 
   command.action(async (what: string, flags: RunFlags) => {

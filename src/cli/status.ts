@@ -8,7 +8,7 @@ import { parseOffset, partitionLag, UnknownTopicError, type Admin } from '../tra
 import { createLogger } from '../util/logger.ts';
 import { DEFAULT_TOPOLOGY } from './run.ts';
 import type { TrainCommandIo } from './train.ts';
-import { numberArg } from './args.ts';
+import { secondsArg } from './args.ts';
 
 export interface PartitionStatus {
   partition: number;
@@ -120,7 +120,7 @@ export function statusCommand(io: TrainCommandIo = { stdout: process.stdout, std
   return new Command('status')
     .description("per topic and partition: log-end offsets, each consuming stage's committed offset and lag, and throughput over an interval")
     .option('--topology <file>', 'topology YAML (its transport, topics and stages)', DEFAULT_TOPOLOGY)
-    .option('--interval <seconds>', 'measure throughput over this many seconds (0 = offsets only)', numberArg({ min: 0, expected: 'a number of seconds ≥ 0' }), 5)
+    .option('--interval <seconds>', 'measure throughput over this many seconds (0 = offsets only)', secondsArg, 5)
     .option('--watch', 'repeat until Ctrl-C', false)
     .option('--json', 'print JSON instead of tables', false)
     .option('--set <path=value>', 'override a topology field (repeatable)', (v: string, prev: string[] = []) => [...prev, v])

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Command } from 'commander';
-import { integerArg, nonNegativeInteger, numberArg, positiveInteger, positiveNumber } from '../../src/cli/args.ts';
+import { integerArg, nonNegativeInteger, numberArg, positiveInteger, positiveNumber, scoreArg, secondsArg } from '../../src/cli/args.ts';
 
 function refusal(parse: (v: string) => number, value: string): string {
   try {
@@ -38,6 +38,11 @@ test('number parsers take finite numbers within their bounds, open or closed at 
   assert.equal(refusal(numberArg({ min: 0 }), '-1'), 'expected a number ≥ 0');
   assert.equal(refusal(numberArg({ min: 2 }), '1'), 'expected a number ≥ 2');
   assert.equal(refusal(numberArg({ max: 2 }), '3'), 'expected a number ≤ 2');
+  assert.equal(refusal(numberArg({ min: 2, minExclusive: true }), '2'), 'expected a number > 2');
+  assert.equal(scoreArg('1'), 1);
+  assert.equal(refusal(scoreArg, '0'), 'expected a score in (0, 1]');
+  assert.equal(secondsArg('0.5'), 0.5);
+  assert.equal(refusal(secondsArg, '-1'), 'expected a number of seconds ≥ 0');
 });
 
 test('commander names the option and the refused value before the expectation', () => {
